@@ -1,0 +1,113 @@
+"""The Python API: `inceptgen.load(...)` and the `Spec` it returns."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from inceptgen import expr as ex
+from inceptgen.check import Checked, check
+from inceptgen.errors import InceptgenError
+from inceptgen.limits import Limits
+from inceptgen.lower import Loader, lower
+from inceptgen.parse import decode, parse_expr
+from inceptgen.stdlib import resolve_spec_path, stdlib_path
+
+__all__ = ["Spec", "load", "parse_overrides", "TARGETS"]
+
+TARGETS = ("torch", "keras")
+
+
+class Spec:
+    """A parsed, lowered and checked spec, ready to summarise, compile or build."""
+
+    def __init__(self, checked: Checked, source_name: str) -> None:
+        self.checked = checked
+        self.source_name = source_name
+
+    @property
+    def model(self):
+        return self.checked.model
+
+    @property
+    def warnings(self):
+        return self.checked.model.warnings
+
+    def summary(self) -> dict[str, Any]:
+        """Per-node shapes, parameters and MACs with totals (the `summary --format json` document)."""
+        from inceptgen.summary import summary_dict
+
+        return summary_dict(self.checked)
+
+    @functools.cache  # noqa: B019 - a Spec is immutable; caching per instance is the point
+    def source(self, target: str, optimize: bool = False) -> str:
+        """The generated Python module for `target` ("torch" or "keras")."""
+        from inceptgen.emit import emit
+
+        return emit(self.checked, target, source_name=self.source_name, optimize=optimize)
+
+    def to_torch(self, optimize: bool = False):
+        """A live `torch.nn.Module`, built by executing the generated source."""
+        from inceptgen.runtime.build import build_model
+
+        return build_model(self.source("torch", optimize), "torch", self.model.name)
+
+    def to_keras(self, optimize: bool = False):
+        """A live `keras.Model`, built by executing the generated source."""
+        from inceptgen.runtime.build import build_model
+
+        return build_model(self.source("keras", optimize), "keras", self.model.name)
+
+
+def parse_overrides(pairs: list[str] | Mapping[str, object]) -> dict[str, ex.Value]:
+    """`["classes=10", "input=3x64x64"]` (or a mapping) -> parameter values."""
+    if isinstance(pairs, Mapping):
+        return {k: _coerce(k, v) for k, v in pairs.items()}
+    values: dict[str, ex.Value] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise InceptgenError(f"--set expects name=value, got {pair!r}")
+        values[name.strip()] = ex.evaluate(parse_expr(text.strip()), {})
+    return values
+
+
+def _coerce(name: str, value: object) -> ex.Value:
+    if isinstance(value, list | tuple):
+        return tuple(int(v) for v in value)
+    if isinstance(value, str):
+        return ex.evaluate(parse_expr(value), {})
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InceptgenError(f"parameter {name}: unsupported value {value!r}")
+    return value
+
+
+def load(path_or_text: str | Path, limits: Limits = Limits(), **overrides: object) -> Spec:
+    """Parse, lower and check a spec.
+
+    Args:
+        path_or_text: a `.incept` file, `@name` for a stdlib spec, or spec text itself.
+        limits: safety caps.
+        **overrides: model parameter values, e.g. `classes=10, input=(3, 32, 32)`.
+
+    Returns:
+        The checked `Spec`.
+
+    Raises:
+        InceptgenError: the spec is wrong (with file, line and column).
+    """
+    loader = Loader(limits, stdlib_path)
+    text_given = isinstance(path_or_text, str) and ("\n" in path_or_text or "{" in path_or_text)
+    if text_given:
+        file, text = "<spec>", str(path_or_text)
+    else:
+        path = resolve_spec_path(str(path_or_text))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InceptgenError(f"cannot read spec {str(path)!r}: {exc.strerror}") from None
+        file, text = str(path), decode(data, str(path), limits)
+    model = lower(loader.load_text(text, file), loader)
+    return Spec(check(model, parse_overrides(overrides), limits), file)

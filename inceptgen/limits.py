@@ -1,0 +1,26 @@
+"""Safety caps that turn hostile or mistaken specs into clear errors instead of hangs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one spec may ask for; every field can be raised by API callers.
+
+    Attributes:
+        max_file_bytes: size of a spec file.
+        max_repeat: count of a single `repeat`.
+        max_depth: nesting of blocks, branches, residuals and repeats (including imports).
+        max_nodes: layers in the fully expanded model.
+        max_params: parameters in the model.
+    """
+
+    max_file_bytes: int = 1_000_000
+    max_repeat: int = 1_000
+    max_depth: int = 48
+    max_nodes: int = 50_000
+    max_params: int = 2_000_000_000

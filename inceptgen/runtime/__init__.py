@@ -1,0 +1,1 @@
+"""Framework-independent runtime support for training generated networks."""
