@@ -67,9 +67,7 @@ _EXTRACT_DIR = "cifar10"
 _IMAGE_SIDE = 32
 _ROW_LENGTH = 3 * _IMAGE_SIDE * _IMAGE_SIDE
 _TRAIN_BATCH = re.compile(r"data_batch_(\d+)")
-_IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff"}
-)
+_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff"})
 _PAD = 4
 _CHUNK = 1 << 20
 
@@ -104,8 +102,7 @@ class Dataset:
             _check_split(split, x, y, len(self.classes))
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise DataError(
-                f"train images {self.x_train.shape[1:]} and test images "
-                f"{self.x_test.shape[1:]} differ in shape"
+                f"train images {self.x_train.shape[1:]} and test images {self.x_test.shape[1:]} differ in shape"
             )
 
     @property
@@ -174,10 +171,7 @@ class _CifarUnpickler(pickle.Unpickler):
         return allowed
 
     def persistent_load(self, pid: Any) -> Any:
-        raise DataError(
-            f"refusing to unpickle a persistent id from {self._label}: "
-            "not part of a CIFAR batch"
-        )
+        raise DataError(f"refusing to unpickle a persistent id from {self._label}: not part of a CIFAR batch")
 
 
 def _unpickle(raw: bytes, label: str) -> Any:
@@ -186,10 +180,7 @@ def _unpickle(raw: bytes, label: str) -> Any:
     except DataError:
         raise
     except Exception as exc:  # any failure inside pickle means a bad file
-        raise DataError(
-            f"{label}: corrupt or truncated pickle "
-            f"({type(exc).__name__}: {_one_line(exc)})"
-        ) from exc
+        raise DataError(f"{label}: corrupt or truncated pickle ({type(exc).__name__}: {_one_line(exc)})") from exc
 
 
 # --------------------------------------------------------------------------
@@ -264,9 +255,7 @@ def load_cifar10(path: str | os.PathLike[str]) -> Dataset:
         with tarfile.open(root, "r:*") as tar:
             return _load_source(_TarSource(root, tar))
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise DataError(
-            f"{root}: not a readable CIFAR-10 archive ({_one_line(exc)})"
-        ) from exc
+        raise DataError(f"{root}: not a readable CIFAR-10 archive ({_one_line(exc)})") from exc
 
 
 def _cifar_batch_dir(root: Path) -> Path:
@@ -278,10 +267,7 @@ def _cifar_batch_dir(root: Path) -> Path:
 def _is_cifar_dir(root: Path) -> bool:
     if root.name == _BATCH_DIR or (root / _BATCH_DIR).is_dir():
         return True
-    return any(
-        p.name == "batches.meta" or _TRAIN_BATCH.fullmatch(p.name)
-        for p in root.iterdir()
-    )
+    return any(p.name == "batches.meta" or _TRAIN_BATCH.fullmatch(p.name) for p in root.iterdir())
 
 
 def _train_batch_names(names: set[str]) -> list[str]:
@@ -345,22 +331,12 @@ def _as_str(value: object) -> str:
     return value
 
 
-def _read_batch(
-    src: _Source, name: str, n_classes: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _read_batch(src: _Source, name: str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     label = src.label(name)
     obj = _load_dict(src, name)
     data = _field(obj, "data", label)
-    if not (
-        type(data) is np.ndarray
-        and data.dtype == np.uint8
-        and data.ndim == 2
-        and data.shape[1] == _ROW_LENGTH
-    ):
-        raise DataError(
-            f"{label}: 'data' must be a uint8 array of shape (N, {_ROW_LENGTH}), "
-            f"got {_describe(data)}"
-        )
+    if not (type(data) is np.ndarray and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == _ROW_LENGTH):
+        raise DataError(f"{label}: 'data' must be a uint8 array of shape (N, {_ROW_LENGTH}), got {_describe(data)}")
     labels = _labels(_field(obj, "labels", label), label)
     if len(labels) != len(data):
         raise DataError(f"{label}: {len(data)} images but {len(labels)} labels")
@@ -381,9 +357,7 @@ def _labels(value: Any, label: str) -> np.ndarray:
     if labels.size == 0:
         return np.zeros(0, np.int64)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise DataError(
-            f"{label}: 'labels' must be a flat list of ints, got {_describe(labels)}"
-        )
+        raise DataError(f"{label}: 'labels' must be a flat list of ints, got {_describe(labels)}")
     return labels.astype(np.int64)
 
 
@@ -397,9 +371,7 @@ def _describe(value: Any) -> str:
 # image folders
 
 
-def load_image_folder(
-    path: str | os.PathLike[str], image_size: int | tuple[int, int] | None = None
-) -> Dataset:
+def load_image_folder(path: str | os.PathLike[str], image_size: int | tuple[int, int] | None = None) -> Dataset:
     """Load ``root/train/<class>/*`` and ``root/test/<class>/*`` images.
 
     Class names are the sorted sub-folder names of ``train/``; ``test/`` may use
@@ -430,8 +402,9 @@ def load_image_folder(
     x_test, y_test = _read_split(test_dir, classes, size, require_all=False)
     if size is None and x_train.shape[2:] != x_test.shape[2:]:
         raise DataError(
-            f"image folder {root}: train images are {x_train.shape[2:]} but test "
-            f"images are {x_test.shape[2:]}",
+            f"image folder {root}: train and test images differ in size "
+            f"({x_train.shape[2]}x{x_train.shape[3]} and "
+            f"{x_test.shape[2]}x{x_test.shape[3]})",
             hint="pass image_size to resize all images",
         )
     return Dataset(x_train, y_train, x_test, y_test, classes)
@@ -454,9 +427,7 @@ def _image_files(class_dir: Path) -> list[Path]:
     return sorted(
         p
         for p in class_dir.iterdir()
-        if p.is_file()
-        and not p.name.startswith(".")
-        and p.suffix.lower() in _IMAGE_SUFFIXES
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in _IMAGE_SUFFIXES
     )
 
 
@@ -498,9 +469,7 @@ def _read_image(file: Path, size: tuple[int, int] | None) -> np.ndarray:
     try:
         from PIL import Image
     except ImportError as exc:
-        raise DataError(
-            "reading an image folder needs Pillow", hint="pip install pillow"
-        ) from exc
+        raise DataError("reading an image folder needs Pillow", hint="pip install pillow") from exc
     try:
         with Image.open(file) as image:
             rgb = image.convert("RGB")
@@ -522,9 +491,7 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "inceptgen"
 
 
-def download_cifar10(
-    cache_dir: str | os.PathLike[str], url: str = CIFAR10_URL, md5: str = CIFAR10_MD5
-) -> Path:
+def download_cifar10(cache_dir: str | os.PathLike[str], url: str = CIFAR10_URL, md5: str = CIFAR10_MD5) -> Path:
     """Download, verify and extract the CIFAR-10 archive into a cache folder.
 
     The archive is streamed to a temporary file in ``cache_dir``, its MD5 is
@@ -558,9 +525,7 @@ def download_cifar10(
             with tarfile.open(archive, "r:gz") as tar:
                 safe_extract(tar, dest)
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            raise DataError(
-                f"{archive}: cannot read archive ({_one_line(exc)})"
-            ) from exc
+            raise DataError(f"{archive}: cannot read archive ({_one_line(exc)})") from exc
     batches_dir = dest / _BATCH_DIR
     if not batches_dir.is_dir():
         raise DataError(
@@ -579,9 +544,7 @@ def _md5(path: Path) -> str:
 
 
 def _download(url: str, archive: Path, md5: str) -> None:
-    fd, name = tempfile.mkstemp(
-        dir=archive.parent, prefix=f".{archive.name}.", suffix=".part"
-    )
+    fd, name = tempfile.mkstemp(dir=archive.parent, prefix=f".{archive.name}.", suffix=".part")
     part = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -613,10 +576,7 @@ def _fetch(url: str, out: io.BufferedWriter) -> str:
             out.write(chunk)
             received += len(chunk)
     if expected is not None and expected.isdigit() and received != int(expected):
-        raise DataError(
-            f"download of {url} failed: connection closed after {received} of "
-            f"{expected} bytes"
-        )
+        raise DataError(f"download of {url} failed: connection closed after {received} of {expected} bytes")
     return digest.hexdigest()
 
 
@@ -643,26 +603,27 @@ def safe_extract(tar: tarfile.TarFile, dest: str | os.PathLike[str]) -> Path:
     if target.exists():
         raise DataError(f"refusing to extract into {target}: it already exists")
     where = tar.name or "archive"
-    members = tar.getmembers()
+    try:
+        members = tar.getmembers()
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"cannot read {where}: {_one_line(exc)}") from exc
     root = os.path.realpath(target)
     for member in members:
         _check_member(member, root, where)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(
-        tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    )
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         _extract_members(tar, tmp, members)
         os.replace(tmp, target)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"cannot extract {where} into {target}: {_one_line(exc)}") from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
-def _check_member(
-    member: tarfile.TarInfo, root: str, where: str | os.PathLike[str]
-) -> None:
+def _check_member(member: tarfile.TarInfo, root: str, where: str | os.PathLike[str]) -> None:
     name = member.name
     reason = _unsafe_reason(member, root)
     if reason:
@@ -688,9 +649,7 @@ def _unsafe_reason(member: tarfile.TarInfo, root: str) -> str | None:
     return None
 
 
-def _extract_members(
-    tar: tarfile.TarFile, tmp: Path, members: list[tarfile.TarInfo]
-) -> None:
+def _extract_members(tar: tarfile.TarFile, tmp: Path, members: list[tarfile.TarInfo]) -> None:
     if hasattr(tarfile, "data_filter"):
         tar.extractall(tmp, members=members, filter="data")
     else:  # pragma: no cover - Python without extraction filters
@@ -701,9 +660,7 @@ def _extract_members(
 # resolving a --data argument
 
 
-def resolve_data(
-    spec: str, download: bool = False, cache_dir: str | os.PathLike[str] | None = None
-) -> Dataset:
+def resolve_data(spec: str, download: bool = False, cache_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """Load a dataset named on the command line.
 
     Args:
@@ -722,11 +679,7 @@ def resolve_data(
         DataError: if the data is missing, not recognised, or invalid.
     """
     if spec == "cifar10":
-        cache = (
-            Path(cache_dir).expanduser()
-            if cache_dir is not None
-            else default_cache_dir()
-        )
+        cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         return _cached_cifar10(cache, download)
     path = Path(spec).expanduser()
     if not path.exists():
@@ -763,9 +716,7 @@ def _cached_cifar10(cache: Path, download: bool) -> Dataset:
 # array helpers
 
 
-def balanced_subset(
-    x: np.ndarray, y: np.ndarray, limit: int | None, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def balanced_subset(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Take a class-balanced subset of at most ``limit`` examples.
 
     Each class present in ``y`` contributes ``limit // n_classes`` examples (or
@@ -848,9 +799,7 @@ def normalize(x_uint8: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndar
     m = np.asarray(mean, np.float32).reshape(-1, 1, 1)
     s = np.asarray(std, np.float32).reshape(-1, 1, 1)
     if m.shape[0] != x.shape[1] or s.shape[0] != x.shape[1]:
-        raise ValueError(
-            f"mean/std need {x.shape[1]} values, got {m.shape[0]} and {s.shape[0]}"
-        )
+        raise ValueError(f"mean/std need {x.shape[1]} values, got {m.shape[0]} and {s.shape[0]}")
     if not np.all(s > 0):
         raise ValueError(f"std must be positive, got {s.ravel()}")
     out = x.astype(np.float32)
@@ -949,9 +898,7 @@ def _batch_iter(
         yield xb, np.asarray(y[index], dtype=np.int64)
 
 
-def _to_float(
-    xb: np.ndarray, mean: np.ndarray | None, std: np.ndarray | None
-) -> np.ndarray:
+def _to_float(xb: np.ndarray, mean: np.ndarray | None, std: np.ndarray | None) -> np.ndarray:
     if xb.dtype != np.uint8:
         return xb.astype(np.float32)
     channels = xb.shape[1]

@@ -111,9 +111,7 @@ def inception_module1(x, params):
     pathway3 = _conv(pathway3, branch3[1], (3, 3))
     # 3x3 avg pool->1x1
     pathway4 = _conv(_avg_pool(x), branch4[0], (1, 1))
-    return layers.concatenate(
-        [pathway1, pathway2, pathway3, pathway4], axis=CONCAT_AXIS
-    )
+    return layers.concatenate([pathway1, pathway2, pathway3, pathway4], axis=CONCAT_AXIS)
 
 
 def inception_reduce1(x, params):
@@ -145,9 +143,7 @@ def inception_module2(x, params):
     pathway3 = conv_block(pathway3, branch3[4], 1, 7)
     # 3x3 avg pool->1x1
     pathway4 = _conv(_avg_pool(x), branch4[0], (1, 1))
-    return layers.concatenate(
-        [pathway1, pathway2, pathway3, pathway4], axis=CONCAT_AXIS
-    )
+    return layers.concatenate([pathway1, pathway2, pathway3, pathway4], axis=CONCAT_AXIS)
 
 
 def inception_reduce2(x, params):

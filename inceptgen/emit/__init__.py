@@ -1,0 +1,25 @@
+"""Checked IR -> standalone Python source, one small emitter per target."""
+
+from __future__ import annotations
+
+from inceptgen.check import Checked
+from inceptgen.errors import InceptgenError
+
+__all__ = ["emit", "TARGETS"]
+
+TARGETS = ("torch", "keras")
+
+
+def emit(checked: Checked, target: str, source_name: str = "<spec>", optimize: bool = False) -> str:
+    """Generate the module for `target`.
+
+    Raises:
+        InceptgenError: unknown target; UnsupportedError: the target cannot express a node.
+    """
+    if target == "torch":
+        from inceptgen.emit.torch import TorchEmitter as emitter
+    elif target == "keras":
+        from inceptgen.emit.keras import KerasEmitter as emitter
+    else:
+        raise InceptgenError(f"unknown target {target!r}", hint=f"targets: {', '.join(TARGETS)}")
+    return emitter(checked, source_name, optimize).render()

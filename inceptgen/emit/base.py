@@ -1,0 +1,182 @@
+"""What both emitters share: scopes to render, variable names, parameter names.
+
+A *scope* becomes one class (PyTorch) or one builder function (Keras): each block
+definition, each stage, the head, each aux head, and the body of a `repeat` that
+is more than a single block call. The statements of a scope are turned into a
+small tree of `Stmt`s carrying the variable each reads and writes; targets only
+add their own rendering of values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from inceptgen import expr as ex
+from inceptgen import ir
+from inceptgen.check import Checked
+from inceptgen.names import Namespace, class_name
+
+__all__ = ["Stmt", "ScopeView", "scope_views", "constant", "model_param_names"]
+
+
+@dataclass
+class Stmt:
+    """One statement of a scope's forward pass / functional graph.
+
+    `inp` and `out` are variable names. A concat has `branches` (one statement list
+    per branch, each ending in the variable listed in `branch_outs`); a residual has
+    `body` ending in `body_out`.
+    """
+
+    node: ir.Node
+    inp: str
+    out: str
+    branches: list[list[Stmt]] = field(default_factory=list)
+    branch_outs: list[str] = field(default_factory=list)
+    body: list[Stmt] = field(default_factory=list)
+    body_out: str = ""
+    scope: ScopeView | None = None  # the anonymous scope of a multi-statement repeat
+    comment: str = ""
+    values: dict[str, object] = field(default_factory=dict)  # filled by a target emitter
+
+    @property
+    def kind(self) -> str:
+        return type(self.node).__name__.lower()
+
+
+@dataclass
+class ScopeView:
+    """One class / builder function of the generated module."""
+
+    kind: str  # block | stage | head | aux | repeat
+    spec_name: str
+    class_name: str
+    func_name: str
+    params: list[tuple[str, str, ex.Expr | None]]  # (spec name, python name, default)
+    stmts: list[Stmt]
+    names: dict[str, str]  # spec name -> python name inside this scope
+    uses_in_channels: bool
+    doc: str
+
+
+def constant(e: ex.Expr) -> ex.Value | None:
+    """The value of an expression that reads no names, else None."""
+    return None if ex.free_names(e) else ex.evaluate(e, {})
+
+
+def model_param_names(model: ir.Model) -> dict[str, str]:
+    """Spec parameter -> Python keyword argument of `build_model` (`input` -> `input_shape`)."""
+    space = Namespace({"self", "x", "name", "model", "in_channels"})
+    return {p.name: ("input_shape" if p.name == "input" else space.name(p.name)) for p in model.params}
+
+
+def _free_params(body: tuple[ir.Node, ...], known: set[str]) -> list[str]:
+    """Model parameters a stage-like scope reads, in parameter order."""
+    used: set[str] = set()
+    for node in ir.walk(body):
+        for value in vars(node).values():
+            if isinstance(value, ex.Expr.__args__):  # type: ignore[attr-defined]
+                used |= ex.free_names(value)
+            elif isinstance(value, ir.BatchNorm):
+                used |= ex.free_names(value.eps) | ex.free_names(value.momentum)
+        if isinstance(node, ir.Call):
+            for _, arg in node.args:
+                used |= ex.free_names(arg)
+    return [name for name in known if name in used]
+
+
+def _uses_in_channels(body: tuple[ir.Node, ...]) -> bool:
+    for node in ir.walk(body):
+        exprs = [v for v in vars(node).values() if isinstance(v, ex.Expr.__args__)]  # type: ignore[attr-defined]
+        if isinstance(node, ir.Call):
+            exprs += [a for _, a in node.args]
+        if any("in.channels" in ex.free_names(e) for e in exprs):
+            return True
+    return False
+
+
+class _Builder:
+    def __init__(self, checked: Checked) -> None:
+        self.checked = checked
+        self.model = checked.model
+        self.views: list[ScopeView] = []
+        self.class_names = Namespace({"ConvNormAct", "LinearNormAct", "Pad2d", "build_model", "nn", "torch", "F"})
+        self.func_names = Namespace({"build_model", "conv_norm_act", "dense_norm_act", "layers", "keras"})
+        self.model_names = model_param_names(self.model)
+
+    def view(self, kind: str, spec_name: str, params, body, doc: str, shape_of: Callable[[str], str] | None) -> ScopeView:
+        space = Namespace({"self", "x", "name", "in_channels", "r"})
+        names = {"in.channels": "in_channels"}
+        names.update({spec: space.name(spec) for spec, _ in params})
+        py_params = [(spec, names[spec], default) for spec, default in params]
+        view = ScopeView(
+            kind,
+            spec_name,
+            self.class_names.name(class_name(spec_name), key=(kind, spec_name)),
+            self.func_names.name(spec_name, key=(kind, spec_name)),
+            py_params,
+            [],
+            names,
+            _uses_in_channels(body),
+            doc,
+        )
+        view.stmts = self.stmts(body, "x", "x", spec_name, view, shape_of)
+        self.views.append(view)
+        return view
+
+    def stmts(self, body, inp: str, var: str, owner: str, view: ScopeView, shape_of) -> list[Stmt]:
+        """Statements of `body`: the first reads `inp`, every one writes the flow variable `var`."""
+        out = []
+        for node in body:
+            stmt = Stmt(node, inp, var)
+            if isinstance(node, ir.Concat):
+                for i, branch in enumerate(node.branches):
+                    bvar = f"x{i}" if var == "x" else f"{var}_{i}"
+                    stmt.branches.append(self.stmts(branch.body, inp, bvar, owner, view, None))
+                    stmt.branch_outs.append(bvar if branch.body else inp)
+            elif isinstance(node, ir.Residual):
+                stmt.body_out = "r" if var == "x" else f"{var}_r"
+                stmt.body = self.stmts(node.body, inp, stmt.body_out, owner, view, None)
+            elif isinstance(node, ir.Repeat) and node.single_call is None:
+                stmt.scope = self.view("repeat", f"{owner}_{node.name}", [], node.body, f"One copy of `{owner}.{node.name}`.", None)
+                stmt.scope.params = [(p, p, None) for p in _free_params(node.body, set(view.names) - {"in.channels"})]
+                stmt.scope.names.update({p: view.names[p] for p, _, _ in stmt.scope.params})
+            if shape_of is not None:
+                stmt.comment = shape_of(node.name)
+            out.append(stmt)
+            inp = var
+        return out
+
+
+def _shape_comment(checked: Checked, prefix: str) -> Callable[[str], str]:
+    shapes = {n.path: n.out_shape for n in checked.nodes}
+
+    def comment(name: str) -> str:
+        shape = shapes.get(f"{prefix}.{name}")
+        return " x ".join(map(str, shape)) if shape else ""
+
+    return comment
+
+
+def scope_views(checked: Checked) -> list[ScopeView]:
+    """Every class / builder function of the generated module, in definition order."""
+    builder = _Builder(checked)
+    model = checked.model
+    for block in model.blocks.values():
+        params = [(p.name, p.default) for p in block.params]
+        signature = ", ".join(p.name if p.default is None else f"{p.name}={ex.render(p.default)}" for p in block.params)
+        builder.view("block", block.name, params, block.body, f"Block `{block.name}({signature})`.", None)
+    for stage in model.stages:
+        used = _free_params(stage.body, set(builder.model_names))
+        kind = "head" if stage.name == "head" else "stage"
+        doc = "The classifier head." if kind == "head" else f"Stage `{stage.name}`."
+        view = builder.view(kind, stage.name, [(p, None) for p in used], stage.body, doc, _shape_comment(checked, stage.name))
+        view.names.update({p: builder.model_names[p] for p in used})
+        view.params = [(p, builder.model_names[p], None) for p in used]
+    for aux in model.auxes:
+        used = _free_params(aux.body, set(builder.model_names))
+        view = builder.view("aux", aux.name, [(p, None) for p in used], aux.body, f"Auxiliary head `{aux.name}` on the output of `{aux.after}`.", _shape_comment(checked, aux.name))
+        view.names.update({p: builder.model_names[p] for p in used})
+        view.params = [(p, builder.model_names[p], None) for p in used]
+    return builder.views
