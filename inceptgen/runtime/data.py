@@ -205,27 +205,31 @@ class _DirSource:
 
 
 class _TarSource:
+    """The batch files of an archive, read in one sequential pass (gzip cannot seek back cheaply)."""
+
     def __init__(self, archive: Path, tar: tarfile.TarFile) -> None:
         self.archive = archive
-        self.tar = tar
-        self.members: dict[str, tarfile.TarInfo] = {}
-        for member in tar.getmembers():
+        self.files: dict[str, bytes] = {}
+        for member in tar:
             parts = PurePosixPath(member.name).parts
-            if member.isfile() and parts[:-1] in ((_BATCH_DIR,), ()):
-                self.members[parts[-1]] = member
+            if member.isfile() and parts[:-1] in ((_BATCH_DIR,), ()) and _is_batch_name(parts[-1]):
+                stream = tar.extractfile(member)
+                if stream is not None:
+                    with stream:
+                        self.files[parts[-1]] = stream.read()
 
     def names(self) -> set[str]:
-        return set(self.members)
+        return set(self.files)
 
     def label(self, name: str) -> str:
         return f"{self.archive}:{_BATCH_DIR}/{name}"
 
     def read(self, name: str) -> bytes:
-        stream = self.tar.extractfile(self.members[name])
-        if stream is None:
-            raise DataError(f"cannot read {self.label(name)}: not a regular file")
-        with stream:
-            return stream.read()
+        return self.files[name]
+
+
+def _is_batch_name(name: str) -> bool:
+    return name in ("batches.meta", "test_batch") or _TRAIN_BATCH.fullmatch(name) is not None
 
 
 _Source = _DirSource | _TarSource
@@ -561,6 +565,8 @@ def _download(url: str, archive: Path, md5: str) -> None:
         OSError,
         ValueError,
     ) as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()  # it holds the open connection
         raise DataError(f"download of {url} failed: {_one_line(exc)}") from exc
     finally:
         part.unlink(missing_ok=True)

@@ -1,0 +1,184 @@
+"""`inceptgen parity`: prove the PyTorch and Keras programs of a spec compute one function.
+
+Random PyTorch weights and batch-norm statistics are copied into Keras by layer
+name; both run the same random batch in inference mode; outputs are compared.
+On failure the first node (in execution order) whose outputs diverge is named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from inceptgen.runtime.convert import torch_to_keras
+
+__all__ = ["OutputDiff", "ParityReport", "run_parity", "compare", "randomize_batchnorm"]
+
+
+@dataclass(frozen=True)
+class OutputDiff:
+    """How far apart one output of the two programs is.
+
+    `max_rel` is the largest absolute difference divided by the largest absolute
+    reference value (at least 1): the tolerance applies to it, so that large
+    activations in deep random networks are judged on float32's relative precision.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+
+
+@dataclass
+class ParityReport:
+    spec: str
+    input_shape: tuple[int, ...]
+    tol: float
+    outputs: list[OutputDiff]
+    optimized: str = "none"
+    first_divergence: tuple[str, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.max_rel <= self.tol for o in self.outputs)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+    def render(self, console: Any) -> None:
+        from rich.table import Table
+
+        table = Table(title=f"parity {self.spec}: input {'x'.join(map(str, self.input_shape))}, tol {self.tol:g}")
+        for column in ("output", "shape", "max abs diff", "max rel diff", "verdict"):
+            table.add_column(column)
+        for o in self.outputs:
+            verdict = "[green]ok[/]" if o.max_rel <= self.tol else "[red]FAIL[/]"
+            table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}", verdict)
+        console.print(table)
+        if self.first_divergence:
+            path, diff = self.first_divergence
+            console.print(f"first divergent node: [bold]{path}[/] (max abs diff {diff:.3g})")
+
+
+def compare(name: str, reference: np.ndarray, other: np.ndarray) -> OutputDiff:
+    """Difference of two arrays of the same shape (reference from PyTorch, NHWC already undone)."""
+    diff = float(np.max(np.abs(reference - other))) if reference.size else 0.0
+    scale = max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
+    return OutputDiff(name, tuple(reference.shape), diff, diff / scale)
+
+
+def randomize_batchnorm(model: Any, generator: Any) -> None:
+    """Give every batch-norm non-trivial statistics, so that parity tests exercise them."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+                if module.weight.requires_grad:
+                    module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+
+
+def _nchw(array: np.ndarray) -> np.ndarray:
+    return array.transpose(0, 3, 1, 2) if array.ndim == 4 else array
+
+
+def _torch_outputs(torch_model: Any, x: Any, aux_after: dict[str, str], paths: set[str]) -> tuple[dict, dict]:
+    """Main and aux outputs in inference mode, plus the outputs of modules named in `paths`."""
+    import torch
+
+    captured: dict[str, np.ndarray] = {}
+    modules = dict(torch_model.named_modules())
+    hooks = [
+        modules[p].register_forward_hook(lambda _m, _i, out, p=p: captured.__setitem__(p, out))
+        for p in paths | set(aux_after.values())
+        if p in modules
+    ]
+    try:
+        with torch.no_grad():
+            outputs = {"main": torch_model(x)}
+            for aux, after in aux_after.items():
+                outputs[aux] = modules[aux](captured[after])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    as_numpy = {k: v.numpy() for k, v in outputs.items()}
+    return as_numpy, {k: v.numpy() for k, v in captured.items() if k in paths}
+
+
+def _keras_layer_for(keras_model: Any, path: str) -> Any | None:
+    """The Keras layer whose output is node `path`'s output: the node's own, or its scope's last."""
+    last = None
+    for layer in keras_model.layers:
+        if layer.name == path:
+            return layer
+        if layer.name.startswith(path + "."):
+            last = layer
+    return last
+
+
+def _first_divergence(checked, torch_model, keras_model, x, x_nhwc, tol: float) -> tuple[str, float] | None:
+    import keras
+
+    paths = [n.path for n in checked.nodes]
+    probes = {p: _keras_layer_for(keras_model, p) for p in paths}
+    probes = {p: layer for p, layer in probes.items() if layer is not None}
+    _, torch_inner = _torch_outputs(torch_model, x, {}, set(probes))
+    common = [p for p in paths if p in torch_inner and p in probes]
+    probe = keras.Model(keras_model.inputs, [probes[p].output for p in common])
+    keras_inner = dict(zip(common, (np.asarray(t) for t in probe(x_nhwc, training=False))))
+    # A node's verdict counts once all its descendants ran: pick the divergent node that finishes first.
+    order = {p: i for i, p in enumerate(paths)}
+    finish = {p: max(order[q] for q in paths if q == p or q.startswith(p + ".")) for p in common}
+    divergent = [p for p in common if compare(p, torch_inner[p], _nchw(keras_inner[p])).max_rel > tol]
+    if not divergent:
+        return None
+    first = min(divergent, key=lambda p: (finish[p], -order[p]))
+    return first, compare(first, torch_inner[first], _nchw(keras_inner[first])).max_abs
+
+
+def run_parity(spec: Any, tol: float = 1e-4, batch: int = 2, seed: int = 0, optimize: str = "none") -> ParityReport:
+    """Build both programs of `spec` with shared weights and compare their outputs.
+
+    Args:
+        spec: an `inceptgen.Spec`.
+        tol: largest accepted relative difference (see `OutputDiff`).
+        batch: batch size of the random input.
+        seed: seeds the weights and the input.
+        optimize: "torch" or "keras" compiles that side with `--optimize`; "none" neither.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    reference = spec.to_torch()
+    randomize_batchnorm(reference, generator)
+    reference.eval()
+    keras_model = spec.to_keras(optimize=optimize == "keras")
+    torch_to_keras(reference, keras_model)
+    torch_model = reference
+    if optimize == "torch":
+        torch_model = spec.to_torch(optimize=True)
+        torch_model.load_reference(reference)
+        torch_model.eval()
+    x = torch.randn(batch, *spec.checked.input_shape, generator=generator)
+    x_nhwc = x.numpy().transpose(0, 2, 3, 1)
+    aux_after = {a.name: a.after for a in spec.model.auxes}
+    ours, _ = _torch_outputs(torch_model, x, aux_after, set())
+    theirs = keras_model(x_nhwc, training=False)
+    theirs = theirs if isinstance(theirs, list | tuple) else [theirs]
+    names = ["main", *aux_after]
+    outputs = [compare(n, ours[n], _nchw(np.asarray(t))) for n, t in zip(names, theirs)]
+    report = ParityReport(spec.model.name, (batch, *spec.checked.input_shape), tol, outputs, optimize)
+    if not report.ok:
+        report.first_divergence = _first_divergence(spec.checked, reference, keras_model, x, x_nhwc, tol)
+    return report
