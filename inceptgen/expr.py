@@ -140,11 +140,16 @@ def evaluate(expr: Expr, env: Mapping[str, Value]) -> Value:
     Raises:
         SpecNameError: a name is not defined.
         SpecArgumentError: arithmetic on a non-number, division by zero.
+        SpecLimitError: a literal or a result beyond `MAX_INT`.
     """
     match expr:
-        case Num(value) | Str(value):
+        case Num(value, span):
+            return _check_number(value, span)
+        case Str(value):
             return value
-        case Size(dims):
+        case Size(dims, span):
+            for dim in dims:
+                _check_number(dim, span)
             return dims
         case Ref(name, span):
             if name not in env:

@@ -16,7 +16,7 @@ from pathlib import Path
 from inceptgen import expr as ex
 from inceptgen import ir
 from inceptgen import syntax as sx
-from inceptgen.errors import SpecArgumentError, SpecLimitError, SpecNameError, SpecSyntaxError, Span
+from inceptgen.errors import InceptgenError, SpecArgumentError, SpecLimitError, SpecNameError, SpecSyntaxError, Span
 from inceptgen.limits import Limits
 from inceptgen.names import RESERVED_MEMBERS, check_identifier
 from inceptgen.parse import decode, parse
@@ -134,7 +134,10 @@ class Loader:
         if item.path.startswith("@"):
             if self.resolve_stdlib is None:
                 raise SpecNameError(f"no spec library to import {item.path!r} from", item.span)
-            return self.resolve_stdlib(item.path[1:])
+            try:
+                return self.resolve_stdlib(item.path[1:])
+            except InceptgenError as exc:
+                raise SpecNameError(f"cannot import {item.path!r}: {exc.message}", item.span, exc.hint) from None
         base = Path(importer).parent if not importer.startswith("<") else Path.cwd()
         path = (base / item.path).resolve()
         if not path.is_file():
@@ -154,6 +157,8 @@ class _Lowerer:
         self.limits = loader.limits
         self.blocks: dict[str, ir.BlockDef] = {}
         self.block_files: dict[str, str] = {}
+        #: (call span, parameter name) -> span of `name = value`, for errors about named arguments.
+        self.arg_spans: dict[tuple[Span, str], Span] = {}
 
     # files and imports -------------------------------------------------------------
     def lower_file(self, module: sx.Module) -> _Defaults:
@@ -174,8 +179,9 @@ class _Lowerer:
     def lower_file_blocks_only(self, module: sx.Module) -> None:
         for item in module.items:
             if isinstance(item, sx.ModelDecl | sx.Stage | sx.Head | sx.Aux):
+                kind = {sx.ModelDecl: "model", sx.Stage: "stage", sx.Head: "head", sx.Aux: "aux"}[type(item)]
                 raise SpecSyntaxError(
-                    f"an imported file may only define blocks, found {type(item).__name__.lower()}",
+                    f"an imported file may only define blocks (and import, defaults), found a {kind}",
                     item.span,
                 )
         self.lower_file(module)
@@ -262,7 +268,11 @@ class _Lowerer:
             raise SpecArgumentError("a positional argument follows a named one", bad.span)
         if len(named) != len(stmt.args) - len(positional):
             dup = Counter(a.name for a in stmt.args if a.name).most_common(1)[0][0]
-            raise SpecArgumentError(f"argument {dup!r} is given twice", stmt.span)
+            second = [a for a in stmt.args if a.name == dup][1]
+            raise SpecArgumentError(f"argument {dup!r} is given twice", second.span)
+        for a in stmt.args:
+            if a.name is not None:
+                self.arg_spans[(stmt.span, a.name)] = a.span
         args = tuple((f"#{i}", v) for i, v in enumerate(positional)) + tuple(named.items())
         return ir.Call(self._explicit(stmt.name, stmt.span) or stmt.block, stmt.span, stmt.block, args)
 
@@ -300,11 +310,13 @@ class _Lowerer:
                 raise _unknown_option(op, spec, option)
             key, value = _ON_OFF[option.key]
             values[key] = value
-            if option.key in ("eps", "momentum", "scale", "noscale"):
+            if option.key in ("scale", "noscale"):
                 values["bn"] = True
             return
         if option.key not in spec.valued:
             raise _unknown_option(op, spec, option)
+        if option.key in ("eps", "momentum"):
+            values["bn"] = True
         value = option.value
         if option.key == "pad" and isinstance(value, ex.Ref) and value.name in ("same", "valid"):
             value = ex.Str(value.name, value.span)
@@ -452,22 +464,28 @@ def _rename(body: tuple[ir.Node, ...], final: dict[int, str]) -> tuple[ir.Node, 
 # calls ---------------------------------------------------------------------------------
 
 
-def _resolve_calls(body: tuple[ir.Node, ...], blocks: dict[str, ir.BlockDef]) -> tuple[ir.Node, ...]:
+def _resolve_calls(
+    body: tuple[ir.Node, ...], blocks: dict[str, ir.BlockDef], arg_spans: dict[tuple[Span, str], Span] | None = None
+) -> tuple[ir.Node, ...]:
     """Match each call's arguments to its block's parameters, in declaration order."""
     out = []
     for node in body:
         if isinstance(node, ir.Call):
-            node = dataclasses.replace(node, args=_match_args(node, blocks))
+            node = dataclasses.replace(node, args=_match_args(node, blocks, arg_spans or {}))
         elif isinstance(node, ir.Concat):
-            branches = tuple(dataclasses.replace(b, body=_resolve_calls(b.body, blocks)) for b in node.branches)
+            branches = tuple(
+                dataclasses.replace(b, body=_resolve_calls(b.body, blocks, arg_spans)) for b in node.branches
+            )
             node = dataclasses.replace(node, branches=branches)
         elif isinstance(node, ir.Residual | ir.Repeat):
-            node = dataclasses.replace(node, body=_resolve_calls(node.body, blocks))
+            node = dataclasses.replace(node, body=_resolve_calls(node.body, blocks, arg_spans))
         out.append(node)
     return tuple(out)
 
 
-def _match_args(call: ir.Call, blocks: dict[str, ir.BlockDef]) -> tuple[tuple[str, ex.Expr], ...]:
+def _match_args(
+    call: ir.Call, blocks: dict[str, ir.BlockDef], arg_spans: dict[tuple[Span, str], Span]
+) -> tuple[tuple[str, ex.Expr], ...]:
     block = blocks.get(call.block)
     if block is None:
         hint = _suggest(call.block, blocks) or (f"defined blocks: {', '.join(blocks)}" if blocks else None)
@@ -477,20 +495,25 @@ def _match_args(call: ir.Call, blocks: dict[str, ir.BlockDef]) -> tuple[tuple[st
     named = {k: v for k, v in call.args if not k.startswith("#")}
     if len(positional) > len(names):
         raise SpecArgumentError(
-            f"{call.block}() takes {len(names)} argument(s), got {len(positional) + len(named)}", call.span
+            f"{call.block}() takes {len(names)} argument(s), got {len(positional) + len(named)}",
+            positional[len(names)].span or call.span,
+            f"{call.block}({', '.join(names)})",
         )
     given = dict(zip(names, positional))
     for key, value in named.items():
+        where = arg_spans.get((call.span, key)) or value.span or call.span
         if key not in names:
             hint = _suggest(key, names) or f"{call.block}({', '.join(names)})"
-            raise SpecNameError(f"{call.block}() has no parameter {key!r}", value.span or call.span, hint)
+            raise SpecNameError(f"{call.block}() has no parameter {key!r}", where, hint)
         if key in given:
-            raise SpecArgumentError(f"{call.block}() got parameter {key!r} twice", value.span or call.span)
+            raise SpecArgumentError(f"{call.block}() got parameter {key!r} twice (positionally and by name)", where)
         given[key] = value
     for param in block.params:
         if param.name not in given:
             if param.default is None:
-                raise SpecArgumentError(f"{call.block}() is missing argument {param.name!r}", call.span)
+                raise SpecArgumentError(
+                    f"{call.block}() is missing argument {param.name!r}", call.span, f"{call.block}({', '.join(names)})"
+                )
             given[param.name] = param.default
     return tuple((p.name, given[p.name]) for p in block.params)
 
@@ -539,12 +562,13 @@ def lower(module: sx.Module, loader: Loader) -> ir.Model:
         raise SpecArgumentError("the model needs an input shape: model name(input = 3x224x224)", decl.span)
     scopes = _scopes(module, lowerer, defaults)
     blocks = {
-        name: dataclasses.replace(b, body=_name_scope(_resolve_calls(b.body, lowerer.blocks)))
+        name: dataclasses.replace(b, body=_name_scope(_resolve_calls(b.body, lowerer.blocks, lowerer.arg_spans)))
         for name, b in lowerer.blocks.items()
     }
     _check_recursion(blocks)
-    stages = tuple(dataclasses.replace(s, body=_name_scope(_resolve_calls(s.body, blocks))) for s in scopes[0])
-    auxes = tuple(dataclasses.replace(a, body=_name_scope(_resolve_calls(a.body, blocks))) for a in scopes[1])
+    spans = lowerer.arg_spans
+    stages = tuple(dataclasses.replace(s, body=_name_scope(_resolve_calls(s.body, blocks, spans))) for s in scopes[0])
+    auxes = tuple(dataclasses.replace(a, body=_name_scope(_resolve_calls(a.body, blocks, spans))) for a in scopes[1])
     warnings = _unused_blocks(blocks, [*stages, *auxes], lowerer.block_files, module.file)
     digest = loader.hash.hexdigest()[:16]
     return ir.Model(decl.name, module.file, digest, params, blocks, stages, auxes, warnings)
@@ -582,7 +606,8 @@ def _scopes(module: sx.Module, lowerer: _Lowerer, defaults: _Defaults) -> tuple[
     for aux in auxes:
         src = next(i for i in module.items if isinstance(i, sx.Aux) and i.name == aux.name)
         if aux.after not in stage_names or aux.after == "head":
-            raise SpecNameError(f"aux head reads unknown stage {aux.after!r}", src.after_span, _suggest(aux.after, stage_names))
+            readable = [n for n in stage_names if n != "head"]
+            raise SpecNameError(f"aux head reads unknown stage {aux.after!r}", src.after_span, _suggest(aux.after, readable))
     return stages, auxes
 
 

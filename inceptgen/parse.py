@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
 
 from inceptgen import expr as ex
 from inceptgen import syntax as sx
-from inceptgen.errors import SourceError, SpecSyntaxError, Span
+from inceptgen.errors import SourceError, SpecNameError, SpecSyntaxError, Span
 from inceptgen.limits import Limits
 from inceptgen.resources import grammar_text
 
@@ -47,6 +50,7 @@ def parse(text: str, file: str = "<spec>") -> sx.Module:
 
     Raises:
         SpecSyntaxError: the text does not follow the grammar.
+        SpecNameError: a value follows a name that is not an option taking one (`strid 2`).
     """
     try:
         tree = _parser().parse(text)
@@ -80,20 +84,76 @@ _TOKEN_NAMES = {
 }
 
 
+def _word(name: str) -> str:
+    if name in _TOKEN_NAMES:
+        return _TOKEN_NAMES[name]
+    if name == "$END":
+        return "end of file"
+    try:
+        pattern = _parser().get_terminal(name).pattern
+    except KeyError:
+        return name.lower().strip("_")
+    # Keywords and punctuation ('branch', '//', '+') are shown as written.
+    return repr(pattern.value) if isinstance(pattern, PatternStr) else name.lower().strip("_")
+
+
 def _describe(names: set[str]) -> str:
-    words = sorted({_TOKEN_NAMES.get(n, n.lower().strip("_")) for n in names})
+    words = sorted({_word(n) for n in names})
     return ", ".join(words[:8]) + (" ..." if len(words) > 8 else "")
 
 
-def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError:
+def _end_span(text: str, file: str) -> Span:
+    """Just after the last non-blank character: where a missing '}' or ')' belongs."""
+    lines = text.rstrip().split("\n")
+    return Span(file, len(lines), len(lines[-1]) + 1)
+
+
+#: A name directly before the unexpected token, not part of a longer word.
+_NAME_BEFORE = re.compile(r"(?<!\w)([^\W\d]\w*)[ \t\f]*\Z")
+
+
+def _valued_options() -> list[str]:
+    pattern = str(_parser().get_terminal("OPTION_KEY").pattern.value)
+    return re.findall(r"\w+", pattern.split(")")[0])
+
+
+def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNameError | None:
+    """`conv 3x3 -> 8 strid 2`: a misspelt option that takes a value.
+
+    `strid` is read as a flag and `2` is then unexpected; report the option, not the number.
+    Only in the state right after a flag (options expected, but no `(`, `.` or operator,
+    which would mean the name was part of an expression).
+    """
+    expected = set(exc.expected)
+    if "OPTION_KEY" not in expected or expected & {"LPAR", "DOT", "STAR", "PLUS"}:
+        return None
+    if exc.token.type not in ("INT", "FLOAT", "SIZE", "STRING", "MINUS", "LPAR"):
+        return None
+    start = exc.token.start_pos
+    found = _NAME_BEFORE.search(text, 0, start) if start is not None else None
+    if found is None:
+        return None
+    name = found.group(1)
+    line = text.count("\n", 0, found.start(1)) + 1
+    column = found.start(1) - (text.rfind("\n", 0, found.start(1)) + 1) + 1
+    span = Span(file, line, column, line, column + len(name))
+    keys = _valued_options()
+    close = difflib.get_close_matches(name, keys, n=2, cutoff=0.7)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"options with a value: {', '.join(keys)}"
+    return SpecNameError(f"{name!r} is not an option that takes a value (got {str(exc.token)!r} after it)", span, hint)
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError | SpecNameError:
     line, column = exc.line, exc.column
-    if isinstance(exc, UnexpectedEOF) or line is None or line < 1:
-        lines = text.split("\n")
-        line, column = len(lines), len(lines[-1]) + 1
-        return SpecSyntaxError("unexpected end of file", Span(file, line, column), "is a '}' or ')' missing?")
+    eof = isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    if isinstance(exc, UnexpectedEOF) or eof or line is None or line < 1:
+        return SpecSyntaxError("unexpected end of file", _end_span(text, file), "is a '}' or ')' missing?")
     span = Span(file, line, column)
     if isinstance(exc, UnexpectedToken):
         token = exc.token
+        option = _unknown_valued_option(exc, text, file)
+        if option is not None:
+            return option
         got = "end of line" if token.type == "_NL" else repr(str(token))
         return SpecSyntaxError(f"unexpected {got}", span, f"expected {_describe(set(exc.expected))}")
     assert isinstance(exc, UnexpectedCharacters)

@@ -8,9 +8,9 @@ import io
 import os
 import pickle
 import socket
+import struct
 import tarfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,17 +177,47 @@ def test_tarball_is_read_in_memory_and_extra_members_ignored(tmp_path: Path) -> 
     assert os.listdir(tmp_path) == ["cifar-10-python.tar.gz"]
 
 
-def test_legacy_numpy_core_module_names_are_accepted(tmp_path: Path) -> None:
-    # Pickles written by older numpy (like the official archive) name
-    # numpy.core.multiarray._reconstruct; protocol 3 spells globals as text.
+class Py2Pickler(pickle._Pickler):
+    """Writes str and bytes as Python 2 ``str`` (BINSTRING), as cPickle did for the official files."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj: str | bytes) -> None:
+        raw = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(raw) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+    dispatch[str] = save_py2_str
+
+
+def dumps_py2(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    Py2Pickler(buffer, protocol=2).dump(obj)
+    return buffer.getvalue()
+
+
+def dumps_protocol3(obj: object) -> bytes:
+    return pickle.dumps(obj, protocol=3)
+
+
+@pytest.mark.parametrize("dumps", [dumps_py2, dumps_protocol3], ids=["python2 layout", "protocol 3"])
+def test_legacy_numpy_core_module_names_are_accepted(tmp_path: Path, dumps: Callable[[object], bytes]) -> None:
+    # Pickles written by older numpy (like the official archive, from Python 2)
+    # name numpy.core.multiarray._reconstruct; protocols 2-3 spell globals as text.
     dicts = cifar_dicts((1,))
-    files = pickled(dicts, protocol=3)
     old = b"cnumpy._core.multiarray\n_reconstruct\n"
     new = b"cnumpy.core.multiarray\n_reconstruct\n"
-    files = {name: raw.replace(old, new) for name, raw in files.items()}
+    files = {name: dumps(obj).replace(old, new) for name, obj in dicts.items()}
     assert new in files["test_batch"]
+    assert (b"U\x04data" in files["test_batch"]) == (dumps is dumps_py2)  # SHORT_BINSTRING keys
     ds = data.load_cifar10(write_dir(tmp_path, files))
     np.testing.assert_array_equal(ds.x_test, expected_split(dicts, ["test_batch"])[0])
+    np.testing.assert_array_equal(ds.y_train, expected_split(dicts, ["data_batch_1"])[1])
+    assert ds.classes == CIFAR_CLASSES
 
 
 def _without(key: bytes, name: str) -> Callable[[dict], None]:
@@ -556,7 +586,7 @@ def server() -> Iterator[LocalServer]:
     state = LocalServer(base="")
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield state
     httpd.shutdown()
@@ -957,18 +987,6 @@ def test_augment_shape_dtype_determinism(dtype: type) -> None:
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert not np.shares_memory(a, x)
-
-
-def test_augment_is_fast() -> None:
-    x = _batch_float(128)
-    rng = np.random.default_rng(0)
-    data.augment(x, rng)
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        data.augment(x, rng)
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.010
 
 
 # --------------------------------------------------------------------------
