@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from inceptgen import expr as ex
 from inceptgen import ir
-from inceptgen.errors import SpecArgumentError, SpecLimitError, SpecNameError, SpecShapeError, Span
+from inceptgen.errors import InceptgenError, SpecArgumentError, SpecLimitError, SpecNameError, SpecShapeError, Span
 from inceptgen.limits import Limits
 
 __all__ = ["Shape", "NodeInfo", "Checked", "check", "window", "model_env"]
@@ -209,7 +209,15 @@ class _Checker:
         inner = {name: ex.evaluate(value, env) for name, value in node.args}
         inner.update(_in_attrs(shape))
         slot = self._placeholder()
-        out = self.run_body(block.body, shape, inner, f"{path}.", depth + 1)
+        try:
+            out = self.run_body(block.body, shape, inner, f"{path}.", depth + 1)
+        except InceptgenError as exc:
+            # The span points into the block definition; say which instance went wrong.
+            if not getattr(exc, "instance_noted", False):
+                where = f"in {path} (block {block.name} used at {node.span}, input {_fmt(shape)})"
+                exc.hint = f"{exc.hint}; {where}" if exc.hint else where
+                exc.instance_noted = True  # type: ignore[attr-defined]
+            raise
         self.nodes[slot] = NodeInfo(path, f"block:{block.name}", node, shape, out, depth=depth)
         return out
 

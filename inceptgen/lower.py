@@ -607,7 +607,9 @@ def _scopes(module: sx.Module, lowerer: _Lowerer, defaults: _Defaults) -> tuple[
         src = next(i for i in module.items if isinstance(i, sx.Aux) and i.name == aux.name)
         if aux.after not in stage_names or aux.after == "head":
             readable = [n for n in stage_names if n != "head"]
-            raise SpecNameError(f"aux head reads unknown stage {aux.after!r}", src.after_span, _suggest(aux.after, readable))
+            raise SpecNameError(
+                f"aux head reads unknown stage {aux.after!r}", src.after_span, _suggest(aux.after, readable)
+            )
     return stages, auxes
 
 

@@ -139,7 +139,9 @@ def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNa
     span = Span(file, line, column, line, column + len(name))
     keys = _valued_options()
     close = difflib.get_close_matches(name, keys, n=2, cutoff=0.7)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"options with a value: {', '.join(keys)}"
+    hint = (
+        f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"options with a value: {', '.join(keys)}"
+    )
     return SpecNameError(f"{name!r} is not an option that takes a value (got {str(exc.token)!r} after it)", span, hint)
 
 

@@ -9,6 +9,7 @@ add their own rendering of values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -60,6 +61,18 @@ class ScopeView:
     doc: str
 
 
+#: Module-level names the generated files import or define: no parameter may shadow them.
+_TARGET_NAMES = frozenset({"torch", "nn", "F", "math", "keras", "layers"})
+
+#: Local variables of a generated scope (`x`, `x0`, `x2_1`, `r`, `x0_r`, loop index `i`).
+_FLOW_VAR = re.compile(r"(x\d*|r)(_\d+|_r)*|i")
+
+
+def _clear_of_locals(name: str) -> str:
+    """A spec name that would read as one of the generated locals gets a trailing `_`."""
+    return f"{name}_" if _FLOW_VAR.fullmatch(name) else name
+
+
 def constant(e: ex.Expr) -> ex.Value | None:
     """The value of an expression that reads no names, else None."""
     return None if ex.free_names(e) else ex.evaluate(e, {})
@@ -67,8 +80,9 @@ def constant(e: ex.Expr) -> ex.Value | None:
 
 def model_param_names(model: ir.Model) -> dict[str, str]:
     """Spec parameter -> Python keyword argument of `build_model` (`input` -> `input_shape`)."""
-    space = Namespace({"self", "x", "name", "model", "in_channels"})
-    return {p.name: ("input_shape" if p.name == "input" else space.name(p.name)) for p in model.params}
+    space = Namespace({"self", "x", "name", "model", "in_channels", "inputs", "outputs", "aux_outputs", *_TARGET_NAMES})
+    names = {p.name: space.name(_clear_of_locals(p.name)) for p in model.params if p.name != "input"}
+    return {p.name: names.get(p.name, "input_shape") for p in model.params}
 
 
 def _free_params(body: tuple[ir.Node, ...], known: set[str]) -> list[str]:
@@ -102,19 +116,28 @@ class _Builder:
         self.model = checked.model
         self.views: list[ScopeView] = []
         self.class_names = Namespace({"ConvNormAct", "LinearNormAct", "Pad2d", "build_model", "nn", "torch", "F"})
-        self.func_names = Namespace({"build_model", "conv_norm_act", "dense_norm_act", "layers", "keras"})
+        # Keras builder functions share the module namespace with helpers and imports, and are
+        # called from scopes whose parameters must not shadow them.
+        params = {p.name for p in self.model.params} | {p.name for b in self.model.blocks.values() for p in b.params}
+        self.func_names = Namespace(
+            {"build_model", "conv_norm_act", "dense_norm_act", "window_padding", "Pad2D", "MaskedAveragePooling2D"}
+            | {"name", "x", "inputs", "outputs", "aux_outputs", "in_channels", "input_shape"}
+            | _TARGET_NAMES
+            | params
+            | {f"{p}_" for p in params}
+        )
         self.model_names = model_param_names(self.model)
 
     def view(self, kind: str, spec_name: str, params, body, doc: str, shape_of: Callable[[str], str] | None) -> ScopeView:
-        space = Namespace({"self", "x", "name", "in_channels", "r"})
+        space = Namespace({"self", "x", "name", "in_channels", "r", *_TARGET_NAMES})
         names = {"in.channels": "in_channels"}
-        names.update({spec: space.name(spec) for spec, _ in params})
+        names.update({spec: space.name(_clear_of_locals(spec)) for spec, _ in params})
         py_params = [(spec, names[spec], default) for spec, default in params]
         view = ScopeView(
             kind,
             spec_name,
             self.class_names.name(class_name(spec_name), key=(kind, spec_name)),
-            self.func_names.name(spec_name, key=(kind, spec_name)),
+            self.func_names.name(_clear_of_locals(spec_name), key=(kind, spec_name)),
             py_params,
             [],
             names,

@@ -31,6 +31,7 @@ class TorchEmitter(Emitter):
             "model_class": class_name(self.model.name),
             "params": self.model_params(),
             "helpers": self.helpers,
+            "optimize": self.optimize,
             "lazy": self.lazy,
             "needs_math": any("math." in str(s.values) for v in self.views for s in _flat(v.stmts)),
             "act_call": _ACT_CALL,
@@ -72,6 +73,7 @@ class TorchEmitter(Emitter):
                 return ch
             case ir.Concat():
                 outs = [self._prepare(branch, ch, view) for branch in stmt.branches]
+                v["fused"] = self._fuse_siblings(stmt) if self.optimize else []
                 return " + ".join(outs) if "?" not in outs else "?"
             case ir.Residual():
                 self._prepare(stmt.body, ch, view)
@@ -96,6 +98,34 @@ class TorchEmitter(Emitter):
             case ir.Dropout():
                 v["rate"] = self.value(node.rate, view)
         return ch
+
+    def _fuse_siblings(self, stmt: Stmt) -> list[dict[str, object]]:
+        """Group the 1x1 convolutions that open sibling branches into one conv plus a split.
+
+        Inference engines fuse these horizontally: one wide matrix product instead of
+        several narrow ones reading the same input.
+        """
+        groups: dict[str, list[tuple[str, Stmt]]] = {}
+        for branch, out in zip(stmt.branches, stmt.branch_outs):
+            if branch and _fusable(branch[0].node):
+                groups.setdefault(branch[0].values["act"], []).append((out, branch[0]))
+        fused = []
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            name = f"{stmt.node.name}_fused_1x1" + (f"_{len(fused) + 1}" if fused else "")
+            for _, member in members:
+                member.values["fused_into"] = name
+            first = members[0][1].values
+            fused.append({
+                "name": name,
+                "outs": [out for out, _ in members],
+                "sources": tuple(m.node.name for _, m in members),
+                "splits": [m.values["out_ch"] for _, m in members],
+                "in_ch": first["in_ch"],
+                "act": first["act"],
+            })  # fmt: skip
+        return fused
 
     def _callee(self, call: ir.Call) -> ScopeView:
         return next(v for v in self.views if v.kind == "block" and v.spec_name == call.block)
@@ -123,8 +153,10 @@ class TorchEmitter(Emitter):
             "dilation": self.value(node.dilation, view),
             "groups": self.value(node.groups, view),
             "padding": _torch_padding(constant(node.pad), kernel, stride, dilation),
-            "bias": node.bias,
-            "bn": self._bn(node.bn, view),
+            # --optimize folds batch-norm into the conv: a bias takes its place.
+            "bias": node.bias or self.optimize,
+            "bn": None if self.optimize else self._bn(node.bn, view),
+            "sources": (node.name,),
             "act": node.act or "linear",
         }
 
@@ -184,8 +216,25 @@ def _asymmetric(padding: str) -> bool:
     return padding.count(",") == 3
 
 
+def _fusable(node: ir.Node) -> bool:
+    """A 1x1, stride-1, ungrouped conv without padding: a candidate for horizontal fusion."""
+    if not isinstance(node, ir.Conv):
+        return False
+    pad = constant(node.pad)
+    return (
+        _pair(constant(node.kernel)) == (1, 1)
+        and _pair(constant(node.stride)) == (1, 1)
+        and constant(node.groups) == 1
+        and pad in ("same", "valid", 0, (0, 0), (0, 0, 0, 0))
+    )
+
+
 def _has_init(stmt: Stmt) -> bool:
     """Whether a statement creates a module (or a stored value) in `__init__`."""
+    if "fused_into" in stmt.values:
+        return False
+    if isinstance(stmt.node, ir.Concat):
+        return bool(stmt.values["fused"])
     if isinstance(stmt.node, ir.Residual):
         return stmt.values["scale"][0].isalpha()
     return isinstance(stmt.node, ir.Conv | ir.Linear | ir.Pool | ir.Dropout | ir.Call | ir.Repeat)
