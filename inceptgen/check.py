@@ -131,6 +131,75 @@ def window(n: int, k: int, s: int, d: int, pad: object, ceil: bool) -> tuple[int
     return out, before, max(after, (out - 1) * s + eff - n - before)
 
 
+class _Sizer:
+    """Counts the layers a body expands to before anything is built.
+
+    Block expansions are memoised per argument values, so a chain of blocks that
+    each repeat the next is priced in linear time and refused before it explodes.
+    """
+
+    def __init__(self, model: ir.Model, limits: Limits) -> None:
+        self.model = model
+        self.limits = limits
+        self.memo: dict[tuple[str, tuple[object, ...]], int] = {}
+
+    def body(self, body: tuple[ir.Node, ...], env: Mapping[str, ex.Value], depth: int) -> int:
+        if depth > self.limits.max_depth:
+            raise SpecLimitError(f"blocks nested deeper than {self.limits.max_depth}", body[0].span if body else None)
+        total = 0
+        for node in body:
+            total += self.node(node, env, depth)
+            if total > self.limits.max_nodes:
+                raise SpecLimitError(
+                    f"the model would have more than {self.limits.max_nodes:,} layers "
+                    f"({_describe(node)} alone expands to {self.node(node, env, depth):,})",
+                    node.span,
+                )
+        return total
+
+    def node(self, node: ir.Node, env: Mapping[str, ex.Value], depth: int) -> int:
+        match node:
+            case ir.Call():
+                return self.call(node, env, depth)
+            case ir.Concat(branches=branches):
+                return sum(self.body(b.body, env, depth + 1) for b in branches)
+            case ir.Residual(body=body):
+                return self.body(body, env, depth + 1)
+            case ir.Repeat(count=count, body=body):
+                return _known_int(count, env) * self.body(body, env, depth + 1)
+        return 1
+
+    def call(self, node: ir.Call, env: Mapping[str, ex.Value], depth: int) -> int:
+        args = {name: _known(value, env) for name, value in node.args}
+        key = (node.block, tuple(args.values()))
+        if key not in self.memo:
+            self.memo[key] = self.body(self.model.block(node.block).body, args, depth + 1)
+        return self.memo[key]
+
+
+def _known(e: ex.Expr, env: Mapping[str, ex.Value]) -> ex.Value | None:
+    """An expression's value, or None when it needs shapes (`in.channels`) or is wrong."""
+    try:
+        return ex.evaluate(e, env)
+    except (SpecNameError, SpecArgumentError, SpecLimitError, TypeError):
+        return None
+
+
+def _known_int(e: ex.Expr, env: Mapping[str, ex.Value]) -> int:
+    value = _known(e, env)
+    # Unknown or invalid counts are priced at 1: the checker reports them properly.
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_COUNT else 1
+
+
+MAX_COUNT = 10**9
+
+
+def _describe(node: ir.Node) -> str:
+    if isinstance(node, ir.Call):
+        return f"{node.block}()"
+    return type(node).__name__.lower()
+
+
 class _Checker:
     def __init__(self, model: ir.Model, limits: Limits) -> None:
         self.model = model
@@ -391,6 +460,12 @@ def check(model: ir.Model, overrides: Mapping[str, ex.Value] | None = None, limi
         InceptgenError: a shape, argument or limit error with its source span.
     """
     env = model_env(model, overrides)
+    sizer = _Sizer(model, limits)
+    total = 0
+    for scope in (*model.stages, *model.auxes):
+        total += sizer.body(scope.body, env, 1)
+        if total > limits.max_nodes:
+            raise SpecLimitError(f"the model would have more than {limits.max_nodes:,} layers", scope.span)
     checker = _Checker(model, limits)
     shape: Shape = tuple(env["input"])  # type: ignore[arg-type]
     outputs: dict[str, Shape] = {}

@@ -92,10 +92,10 @@ def _source_line(file: str, line: int) -> str | None:
     except (OSError, ValueError):
         return None
     text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    lines = text.split("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # as inceptgen.parse.decode counts
     if not 1 <= line <= len(lines):
         return None
-    return lines[line - 1].rstrip("\r").replace("\0", "?")
+    return lines[line - 1].replace("\0", "?")
 
 
 def _caret(text: str, span: Span) -> tuple[str, str]:

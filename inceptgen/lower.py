@@ -337,6 +337,8 @@ class _Lowerer:
 def _unknown_option(op: str, spec: _OpSpec, option: sx.Option) -> SpecNameError:
     known = sorted(spec.flags | spec.valued)
     hint = _suggest(option.key, known) or (f"{op} options: {', '.join(known)}" if known else f"{op} takes no options")
+    if option.key in LAYER_OPS:  # `conv 1x1 -> 8 flatten`: a separator is missing
+        hint = f"{option.key!r} is a layer: put a ';' or a line break before it"
     return SpecNameError(f"unknown option {option.key!r} for {op}", option.span, hint)
 
 

@@ -117,7 +117,7 @@ def _valued_options() -> list[str]:
     return re.findall(r"\w+", pattern.split(")")[0])
 
 
-def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNameError | None:
+def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNameError | SpecSyntaxError | None:
     """`conv 3x3 -> 8 strid 2`: a misspelt option that takes a value.
 
     `strid` is read as a flag and `2` is then unexpected; report the option, not the number.
@@ -137,6 +137,12 @@ def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNa
     line = text.count("\n", 0, found.start(1)) + 1
     column = found.start(1) - (text.rfind("\n", 0, found.start(1)) + 1) + 1
     span = Span(file, line, column, line, column + len(name))
+    from inceptgen.lower import LAYER_OPS  # lazily: lower imports this module
+
+    if name in LAYER_OPS:  # `conv 1x1 -> 8 conv 3x3 -> 8`: two statements on one line
+        return SpecSyntaxError(
+            f"{name!r} starts a new layer, but the previous one has not ended", span, "put a ';' or a line break before it"
+        )
     keys = _valued_options()
     close = difflib.get_close_matches(name, keys, n=2, cutoff=0.7)
     hint = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from inceptgen import ir
 from inceptgen.check import NodeInfo
@@ -30,7 +31,8 @@ class KerasEmitter(Emitter):
     def template_values(self) -> dict[str, object]:
         self.helpers: set[str] = set()
         self.instances = _instances_by_node(self.checked.nodes)
-        for view in self.views:
+        self.param_types = self._param_types()
+        for view in reversed(self.views):  # owners first: a repeat body takes its owner's types
             self._prepare(view.stmts, view)
         stages = [v for v in self.views if v.kind in ("stage", "head")]
         auxes = [v for v in self.views if v.kind == "aux"]
@@ -38,7 +40,7 @@ class KerasEmitter(Emitter):
             "header": self.header(),
             "views": self.views,
             "stages": stages,
-            "auxes": self._aux_outputs(auxes, stages),
+            "auxes": self._aux_outputs(auxes),
             "model_name": self.model.name,
             "params": self.model_params(),
             "helpers": self.helpers,
@@ -50,20 +52,32 @@ class KerasEmitter(Emitter):
         }
 
     # ------------------------------------------------------------------ scopes
+    def _param_types(self) -> dict[str, dict[str, str]]:
+        """Builder function -> its parameters' annotations (repeat bodies are added by `_repeat`)."""
+        model_types = {p["name"]: p["annotation"] for p in self.model_params()}
+        types: dict[str, dict[str, str]] = {}
+        for view in self.views:
+            if view.kind == "block":
+                types[view.func_name] = {spec: self.annotation(default) for spec, _, default in view.params}
+            elif view.kind != "repeat":
+                types[view.func_name] = {spec: model_types[py] for spec, py, _ in view.params}
+        return types
+
     def _signature(self, view: ScopeView) -> str:
         """`x, c1: int, scale: float = 0.17, *, name: str` for a builder function."""
         params = ["x"]
         for spec, _, default in view.params:
             py = view.names[spec]  # a repeat body takes the enclosing scope's names
-            kind = self.annotation(default) if view.kind == "block" else type(self.checked.env.get(spec, 0)).__name__
+            kind = self.param_types[view.func_name][spec]
             params.append(f"{py}: {kind}" + ("" if default is None else f" = {self.value(default, view)}"))
         if view.kind == "repeat" and view.uses_in_channels:
             params.append("in_channels: int")
         return ", ".join([*params, "*", "name: str"])
 
-    def _aux_outputs(self, auxes: list[ScopeView], stages: list[ScopeView]) -> list[tuple[ScopeView, str, str]]:
+    def _aux_outputs(self, auxes: list[ScopeView]) -> list[tuple[ScopeView, str, str]]:
         """(aux view, stage it reads, output variable) in the model's aux order."""
-        space = Namespace({"x", "inputs", "outputs", "aux_outputs", *self.param_names.values(), *(v.func_name for v in self.views)})
+        taken = {"x", "inputs", "outputs", "aux_outputs", *self.param_names.values(), *(v.func_name for v in self.views)}
+        space = Namespace(taken)
         after = {a.name: a.after for a in self.model.auxes}
         return [(view, after[view.spec_name], space.name(f"{view.spec_name}_out")) for view in auxes]
 
@@ -117,16 +131,15 @@ class KerasEmitter(Emitter):
 
     def _pool(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         node: ir.Pool = stmt.node  # type: ignore[assignment]
-        kernel, stride = _pair(constant(node.kernel)), _pair(constant(node.stride))
-        plan = _pool_plan(node, _explicit_pads(node), kernel, stride)
-        values = {"kernel": self.window_value(node.kernel, view), "strides": self.window_value(node.stride, view), **plan}
-        if plan["pads"] == "window":
+        plan = _pool_plan(node, _explicit_pads(node), _pair(constant(node.kernel)), _pair(constant(node.stride)))
+        kernel, strides = self.window_value(node.kernel, view), self.window_value(node.stride, view)
+        pads = repr(plan.pads)
+        if plan.window is not None:
             self.helpers.add("window_padding")
-            pads = "same" if node.pad_value == "same" else _explicit_pads(node)  # type: ignore[attr-defined]
-            values["pads"] = f"window_padding({stmt.inp}.shape[1:3], {values['kernel']}, {values['strides']}, {pads!r}, ceil_mode={node.ceil})"
-        if plan["layer"] in ("Pad2D", "MaskedAveragePooling2D"):
-            self.helpers.add(str(plan["layer"]))
-        return values
+            ceil = ", ceil_mode=True" if node.ceil else ""
+            pads = f"window_padding({stmt.inp}.shape[1:3], {kernel}, {strides}, {plan.window!r}{ceil})"
+        self.helpers.update(h for h in (plan.layer, plan.pad_layer) if h in ("Pad2D", "MaskedAveragePooling2D"))
+        return {"kernel": kernel, "strides": strides, "layer": plan.layer, "padding": plan.padding, "pad_layer": plan.pad_layer, "pads": pads}
 
     def _flatten(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         # PyTorch flattens (C, H, W), Keras (H, W, C): a feature map is permuted first.
@@ -152,6 +165,8 @@ class KerasEmitter(Emitter):
         scope = stmt.scope
         assert scope is not None
         args = [f"{scope.names[spec]}={view.names[spec]}" for spec, _, _ in scope.params]
+        owner_types = self.param_types[view.func_name]
+        self.param_types[scope.func_name] = {spec: owner_types.get(spec, "int") for spec, _, _ in scope.params}
         if scope.uses_in_channels:
             # `in.channels` is the enclosing block's input, not the input of each copy.
             args.append("in_channels=in_channels")
@@ -209,6 +224,11 @@ def _is_same(pads: Pads, kernel: tuple[int, int] | None, stride: tuple[int, int]
     return all(pair == (t // 2, t - t // 2) for pair, t in zip(pads, totals))
 
 
+def _same_pads(kernel: tuple[int, int]) -> Pads:
+    """TensorFlow's "same" padding at stride 1 (independent of the input size)."""
+    return ((kernel[0] - 1) // 2, kernel[0] // 2), ((kernel[1] - 1) // 2, kernel[1] // 2)
+
+
 def _conv_padding(pads: Pads | str, kernel, stride, dilation) -> str:
     if pads == "same" or _is_same(pads, kernel, stride, dilation):  # type: ignore[arg-type]
         return '"same"'
@@ -217,26 +237,67 @@ def _conv_padding(pads: Pads | str, kernel, stride, dilation) -> str:
     return repr(pads)
 
 
-def _pool_plan(node: ir.Pool, pads: Pads | str, kernel, stride) -> dict[str, object]:
-    """How to realise a pooling layer exactly: padding layer (if any), pooling layer and its padding.
+@dataclass(frozen=True)
+class _PoolPlan:
+    """Layers that compute one spec pooling exactly.
 
-    `pads` in the plan is "" (none), a static ((t, b), (l, r)) literal, or "window" (worked
-    out at build time from the input size: TensorFlow's "same", PyTorch's ceil mode).
+    Attributes:
+        layer: MaxPooling2D, AveragePooling2D or MaskedAveragePooling2D (averages over real cells only).
+        padding: the pooling layer's own padding, '"same"' or '"valid"'.
+        pad_layer: ZeroPadding2D or Pad2D (-inf) before it, or "" for none.
+        pads: static ((top, bottom), (left, right)) of the padding / masked layer.
+        window: instead of `pads`, work them out at build time from the input size:
+            "same" (TensorFlow's rule at stride > 1) or explicit pads plus ceil mode's extra cells.
     """
+
+    layer: str
+    padding: str = '"valid"'
+    pad_layer: str = ""
+    pads: Pads | None = None
+    window: Pads | str | None = None
+
+
+def _pool_plan(node: ir.Pool, pads: Pads | str, kernel, stride) -> _PoolPlan:
     pool = "MaxPooling2D" if node.kind == "max" else "AveragePooling2D"
-    fill = "-math.inf" if node.kind == "max" else "0.0"
     pad_layer = "Pad2D" if node.kind == "max" else "ZeroPadding2D"
     counted = node.kind == "avg" and node.count_pad
-    no_extra = not node.ceil or stride == (1, 1)  # ceil mode adds cells only at stride > 1
-    if pads == "same" or (no_extra and _is_same(pads, kernel, stride, (1, 1))):  # type: ignore[arg-type]
-        if not counted:  # TensorFlow's "same" pads max with -inf and leaves pads out of averages
-            return {"pads": "", "pad_layer": "", "layer": pool, "padding": '"same"', "fill": fill}
-        static = None if pads == "same" and not _is_same(_same_pads(kernel), kernel, stride, (1, 1)) else _same_pads(kernel)
-        node.__dict__.setdefault("pad_value", "same")  # noqa: B010 - read back by _pool
-        return {"pads": repr(static) if static else "window", "pad_layer": pad_layer, "layer": pool, "padding": '"valid"', "fill": fill}
-    node.__dict__.setdefault("pad_value", "explicit")
-    if pads == ((0, 0), (0, 0)) and no_extra:
-        return {"pads": "", "pad_layer": "", "layer": pool, "padding": '"valid"', "fill": fill}
-    if node.kind == "avg" and not counted:
-        return {"pads": repr(pads), "pad_layer": "", "layer": "MaskedAveragePooling2D", "padding": '"valid"', "fill": fill}
-    return {"pads": repr(pads) if no_extra else "window", "pad_layer": pad_layer, "layer": pool, "padding": '"valid"', "fill": fill}
+    stride_one = stride == (1, 1)  # ceil mode reads no extra cells at stride 1
+    if pads == "same" or (stride_one and _is_same(pads, kernel, stride, (1, 1))):  # type: ignore[arg-type]
+        if not counted:  # TensorFlow's "same" pads max pooling with -inf, leaves pads out of averages
+            return _PoolPlan(pool, '"same"')
+        if stride_one and kernel is not None:
+            return _PoolPlan(pool, pad_layer=pad_layer, pads=_same_pads(kernel))
+        return _PoolPlan(pool, pad_layer=pad_layer, window="same")
+    if pads == ((0, 0), (0, 0)) and (not node.ceil or stride_one):
+        return _PoolPlan(pool)
+    if node.kind == "avg" and not counted:  # (the checker refuses ceil mode for averages)
+        return _PoolPlan("MaskedAveragePooling2D", pads=pads)  # type: ignore[arg-type]
+    if node.ceil and not stride_one:
+        return _PoolPlan(pool, pad_layer=pad_layer, window=pads)
+    return _PoolPlan(pool, pad_layer=pad_layer, pads=pads)  # type: ignore[arg-type]
+
+
+def _channels_last(shape: tuple[int, ...]) -> str:
+    """A checker shape (C, H, W) as Keras prints it, H x W x C; (F,) stays."""
+    dims = (*shape[1:], shape[0]) if len(shape) == 3 else shape
+    return " x ".join(map(str, dims))
+
+
+def _comment_channels_last(comment: str) -> str:
+    return _channels_last(tuple(comment.split(" x "))) if comment else ""
+
+
+def _instances_by_node(nodes: tuple[NodeInfo, ...]) -> dict[int, list[NodeInfo]]:
+    """Every checked instance of each IR node, keyed by the node's identity."""
+    found: dict[int, list[NodeInfo]] = defaultdict(list)
+    for info in nodes:
+        found[id(info.node)].append(info)
+    return found
+
+
+def _flat(stmts: list[Stmt]) -> Iterator[Stmt]:
+    for stmt in stmts:
+        yield stmt
+        for branch in stmt.branches:
+            yield from _flat(branch)
+        yield from _flat(stmt.body)
