@@ -20,7 +20,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -54,21 +54,21 @@ _FRAMEWORKS = {
 _MAX_SHOWN_LINE = 160
 
 
-class Target(str, Enum):
+class Target(StrEnum):
     """A framework inceptgen generates code for."""
 
     torch = "torch"
     keras = "keras"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Output format of `summary`."""
 
     table = "table"
     json = "json"
 
 
-class Optimize(str, Enum):
+class Optimize(StrEnum):
     """Which target `parity` builds from optimised source."""
 
     torch = "torch"
@@ -161,7 +161,7 @@ def _guard() -> Iterator[None]:
     """Turn every exception into a message on stderr and an exit code (a traceback only with --debug)."""
     try:
         yield
-    except typer.Exit:
+    except (typer.Exit, typer.Abort, typer.BadParameter):
         raise
     except InceptgenError as err:
         _maybe_traceback()
@@ -391,7 +391,7 @@ def compile_cmd(
         from inceptgen.output import write_generated
 
         write_generated(output, text, force=force)
-        _status(f"wrote {output}: {target.value} module for model {s.model.name} ({text.count(chr(10))} lines)")
+        _status(f"wrote {output}: {target.value} module for model {s.model.name} ({len(text.splitlines())} lines)")
 
 
 def specs_cmd() -> None:
@@ -509,8 +509,8 @@ def train_cmd(
     ],
     out: Annotated[Path, typer.Option("--out", metavar="RUN_DIR", help="Folder for checkpoint, metrics and source.")],
     set_: SetOpt = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 10,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 128,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training set.")] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 0.1,
     limit_train: Annotated[
         int | None, typer.Option("--limit-train", min=1, metavar="N", help="Class-balanced training subset.")
@@ -518,12 +518,14 @@ def train_cmd(
     limit_test: Annotated[
         int | None, typer.Option("--limit-test", min=1, metavar="N", help="Class-balanced test subset.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds weights, shuffling and augmentation.")] = 0,
     download: Annotated[bool, typer.Option("--download", help="Fetch CIFAR-10 when --data is cifar10.")] = False,
     resume: Annotated[
         Path | None, typer.Option("--resume", metavar="RUN_DIR", help="Continue from this run's last checkpoint.")
     ] = None,
-    label_smoothing: Annotated[float, typer.Option("--label-smoothing", min=0.0, max=1.0)] = 0.0,
+    label_smoothing: Annotated[
+        float, typer.Option("--label-smoothing", min=0.0, max=1.0, help="Cross-entropy label smoothing, below 1.")
+    ] = 0.0,
 ) -> None:
     """Train SPEC on CIFAR-10 (or an image folder) and evaluate it.
 

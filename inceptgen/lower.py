@@ -88,7 +88,7 @@ LAYER_OPS: dict[str, _OpSpec] = {
     "avgpool": _POOL,
     "global_avgpool": _OpSpec(None, False, frozenset(), frozenset(), {}),
     "global_maxpool": _OpSpec(None, False, frozenset(), frozenset(), {}),
-    "dropout": _OpSpec("rate", False, frozenset(), frozenset(), {}),
+    "dropout": _OpSpec("rate", False, frozenset({"rate"}), frozenset(), {}),
     "flatten": _OpSpec(None, False, frozenset(), frozenset(), {}),
     "identity": _OpSpec(None, False, frozenset(), frozenset(), {}),
     **{act: _OpSpec(None, False, frozenset(), frozenset(), {}) for act in ir.ACTIVATIONS},
@@ -194,6 +194,16 @@ class _Lowerer:
             first = self.blocks[item.name].span
             raise SpecNameError(f"block {item.name!r} is already defined at {first}", item.span)
         params = self._params(item.params, "block parameter")
+        for p in params:
+            # Arguments are evaluated where the block is used, so a default naming anything
+            # (`e = c * 2`) would silently read the caller's names: defaults are constants.
+            named = [e for e in ex.walk(p.default) if isinstance(e, ex.Ref | ex.Attr)] if p.default else []
+            if named:
+                raise SpecNameError(
+                    f"the default of block parameter {p.name!r} uses the name {ex.render(named[0])!r}",
+                    named[0].span or p.span,
+                    "a block parameter's default must be a constant; pass the value as an argument instead",
+                )
         body = self._body(item.body, defaults, 0)
         self.blocks[item.name] = ir.BlockDef(item.name, item.span, params, body)
         self.block_files[item.name] = file
@@ -297,8 +307,9 @@ class _Lowerer:
         if layer.positional is not None:
             if spec.positional is None:
                 raise SpecArgumentError(f"{layer.op} takes no positional value", layer.positional.span)
-            if "kernel" in values and spec.positional == "kernel":
-                raise SpecArgumentError("kernel given twice", layer.positional.span)
+            # `conv 3x3 -> 8 kernel 5`, `dropout 0.2 rate 0.5` (a kernel from `defaults` is overridden)
+            if any(o.key == spec.positional for o in layer.options):
+                raise SpecArgumentError(f"{spec.positional} given twice", layer.positional.span)
             values[spec.positional] = layer.positional
         if spec.positional and spec.positional not in values:
             example = "3x3" if spec.positional == "kernel" else "0.5"
@@ -592,11 +603,11 @@ def _scopes(module: sx.Module, lowerer: _Lowerer, defaults: _Defaults) -> tuple[
     head_seen = False
     for item in module.items:
         if isinstance(item, sx.Stage | sx.Head):
+            name = "head" if isinstance(item, sx.Head) else item.name
+            claim(name, item.span)  # first: a second head is reported as a duplicate
             if head_seen:
                 raise SpecSyntaxError("the head must come after every stage", item.span)
-            name = "head" if isinstance(item, sx.Head) else item.name
             head_seen = isinstance(item, sx.Head)
-            claim(name, item.span)
             stages.append(ir.Scope(name, item.span, lowerer._body(item.body, defaults, 0)))
         elif isinstance(item, sx.Aux):
             claim(item.name, item.span)

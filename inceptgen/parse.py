@@ -13,6 +13,7 @@ from lark.lexer import PatternStr
 from inceptgen import expr as ex
 from inceptgen import syntax as sx
 from inceptgen.errors import SourceError, SpecNameError, SpecSyntaxError, Span
+from inceptgen.ir import ACTIVATIONS
 from inceptgen.limits import Limits
 from inceptgen.resources import grammar_text
 
@@ -36,7 +37,9 @@ def decode(data: bytes, file: str, limits: Limits = Limits()) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{file}: invalid UTF-8 at byte offset {exc.start}", hint="save the spec as UTF-8") from None
+        # utf-8-sig counts from after the BOM; the offset is into the file.
+        offset = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        raise SourceError(f"{file}: invalid UTF-8 at byte offset {offset}", hint="save the spec as UTF-8") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -127,7 +130,8 @@ def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNa
     expected = set(exc.expected)
     if "OPTION_KEY" not in expected or expected & {"LPAR", "DOT", "STAR", "PLUS"}:
         return None
-    if exc.token.type not in ("INT", "FLOAT", "SIZE", "STRING", "MINUS", "LPAR"):
+    arrow = str(exc.token) == "->"  # `conv k -> 8`: a name where a literal kernel belongs
+    if exc.token.type not in ("INT", "FLOAT", "SIZE", "STRING", "MINUS", "LPAR") and not arrow:
         return None
     start = exc.token.start_pos
     found = _NAME_BEFORE.search(text, 0, start) if start is not None else None
@@ -137,12 +141,18 @@ def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNa
     line = text.count("\n", 0, found.start(1)) + 1
     column = found.start(1) - (text.rfind("\n", 0, found.start(1)) + 1) + 1
     span = Span(file, line, column, line, column + len(name))
+    if arrow:
+        return SpecSyntaxError(
+            f"unexpected '->' after {name!r}: a kernel written as a name must be an option",
+            span,
+            f"write `conv -> channels kernel {name}` (a rate: `dropout rate {name}`)",
+        )
     from inceptgen.lower import LAYER_OPS  # lazily: lower imports this module
 
-    if name in LAYER_OPS:  # `conv 1x1 -> 8 conv 3x3 -> 8`: two statements on one line
-        return SpecSyntaxError(
-            f"{name!r} starts a new layer, but the previous one has not ended", span, "put a ';' or a line break before it"
-        )
+    # `conv 1x1 -> 8 conv 3x3 -> 8`: two statements on one line (`relu` is also a flag: not that case).
+    if name in LAYER_OPS and name not in ACTIVATIONS:
+        message = f"{name!r} starts a new layer, but the previous one has not ended"
+        return SpecSyntaxError(message, span, "put a ';' or a line break before it")
     keys = _valued_options()
     close = difflib.get_close_matches(name, keys, n=2, cutoff=0.7)
     hint = (

@@ -116,17 +116,18 @@ class _Builder:
         self.model = checked.model
         self.views: list[ScopeView] = []
         self.class_names = Namespace({"ConvNormAct", "LinearNormAct", "Pad2d", "build_model", "nn", "torch", "F"})
-        # Keras builder functions share the module namespace with helpers and imports, and are
-        # called from scopes whose parameters must not shadow them.
-        params = {p.name for p in self.model.params} | {p.name for b in self.model.blocks.values() for p in b.params}
+        # Keras builder functions share the module namespace with the helpers and imports. Stages
+        # and aux heads are called from `build_model` (model parameters in scope), blocks and
+        # repeat bodies from scopes whose block parameters must not shadow them either.
+        self.model_names = model_param_names(self.model)
         self.func_names = Namespace(
             {"build_model", "conv_norm_act", "dense_norm_act", "window_padding", "Pad2D", "MaskedAveragePooling2D"}
             | {"name", "x", "inputs", "outputs", "aux_outputs", "in_channels", "input_shape"}
             | _TARGET_NAMES
-            | params
-            | {f"{p}_" for p in params}
+            | set(self.model_names.values())
         )
-        self.model_names = model_param_names(self.model)
+        block_params = {p.name for b in self.model.blocks.values() for p in b.params}
+        self.block_params = block_params | {f"{p}_" for p in block_params}
 
     def view(self, kind: str, spec_name: str, params, body, doc: str, shape_of: Callable[[str], str] | None) -> ScopeView:
         space = Namespace({"self", "x", "name", "in_channels", "r", *_TARGET_NAMES})
@@ -137,7 +138,7 @@ class _Builder:
             kind,
             spec_name,
             self.class_names.name(class_name(spec_name), key=(kind, spec_name)),
-            self.func_names.name(_clear_of_locals(spec_name), key=(kind, spec_name)),
+            self.func_names.name(self._func_wanted(kind, spec_name), key=(kind, spec_name)),
             py_params,
             [],
             names,
@@ -147,6 +148,11 @@ class _Builder:
         view.stmts = self.stmts(body, "x", "x", spec_name, view, shape_of)
         self.views.append(view)
         return view
+
+    def _func_wanted(self, kind: str, spec_name: str) -> str:
+        wanted = _clear_of_locals(spec_name)
+        called_from_blocks = kind in ("block", "repeat")
+        return f"{wanted}_" if called_from_blocks and wanted in self.block_params else wanted
 
     def stmts(self, body, inp: str, var: str, owner: str, view: ScopeView, shape_of) -> list[Stmt]:
         """Statements of `body`: the first reads `inp`, every one writes the flow variable `var`."""
@@ -163,7 +169,9 @@ class _Builder:
                 stmt.body = self.stmts(node.body, inp, stmt.body_out, owner, view, None)
             elif isinstance(node, ir.Repeat) and node.single_call is None:
                 stmt.scope = self.view("repeat", f"{owner}_{node.name}", [], node.body, f"One copy of `{owner}.{node.name}`.", None)
-                stmt.scope.params = [(p, p, None) for p in _free_params(node.body, set(view.names) - {"in.channels"})]
+                # The body is called with the enclosing scope's values, under the same Python names.
+                free = _free_params(node.body, set(view.names) - {"in.channels"})
+                stmt.scope.params = [(p, view.names[p], None) for p in free]
                 stmt.scope.names.update({p: view.names[p] for p, _, _ in stmt.scope.params})
             if shape_of is not None:
                 stmt.comment = shape_of(node.name)

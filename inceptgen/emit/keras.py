@@ -22,7 +22,8 @@ from inceptgen.names import Namespace
 
 __all__ = ["KerasEmitter"]
 
-Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
+Pair = tuple[int, int]  # (height, width)
+Pads = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 
 
 class KerasEmitter(Emitter):
@@ -44,12 +45,16 @@ class KerasEmitter(Emitter):
             "model_name": self.model.name,
             "params": self.model_params(),
             "helpers": self.helpers,
-            "needs_math": any("math." in str(s.values) for v in self.views for s in _flat(v.stmts)),
+            "needs_math": self._needs_math(),
             "signature": self._signature,
             "stage_args": lambda view: [f"{py}={py}" for _, py, _ in view.params],
             "stage_shape": lambda name: _channels_last(self.checked.node(name).out_shape),
-            "channels_last": _comment_channels_last,
         }
+
+    def _needs_math(self) -> bool:
+        """`math` serves round() in expressions and the -inf padding before max pooling."""
+        in_values = any("math." in str(s.values) for v in self.views for s in _flat(v.stmts))
+        return in_values or "Pad2D" in self.helpers
 
     # ------------------------------------------------------------------ scopes
     def _param_types(self) -> dict[str, dict[str, str]]:
@@ -76,14 +81,15 @@ class KerasEmitter(Emitter):
 
     def _aux_outputs(self, auxes: list[ScopeView]) -> list[tuple[ScopeView, str, str]]:
         """(aux view, stage it reads, output variable) in the model's aux order."""
-        taken = {"x", "inputs", "outputs", "aux_outputs", *self.param_names.values(), *(v.func_name for v in self.views)}
-        space = Namespace(taken)
+        locals_ = {"x", "inputs", "outputs", "aux_outputs", *self.param_names.values()}
+        space = Namespace(locals_ | {v.func_name for v in self.views})
         after = {a.name: a.after for a in self.model.auxes}
         return [(view, after[view.spec_name], space.name(f"{view.spec_name}_out")) for view in auxes]
 
     # ------------------------------------------------------------------ statements
     def _prepare(self, stmts: list[Stmt], view: ScopeView) -> None:
         for stmt in stmts:
+            stmt.values["shape"] = f"  # {_comment_channels_last(stmt.comment)}" if stmt.comment else ""
             handler = self._HANDLERS.get(type(stmt.node))
             if handler is not None:
                 stmt.values.update(handler(self, stmt, view))
@@ -106,15 +112,16 @@ class KerasEmitter(Emitter):
             "bias": node.bias,
             "act": node.act,
             "subsample": "",
+            "window": "",
             **self._bn(node.bn, view),
         }
         if stride and dilation and max(stride) > 1 and max(dilation) > 1:
             # Keras refuses strides > 1 with dilation > 1: convolve at stride 1 with the padding
-            # the strided conv would use, then keep every stride-th cell (a 1x1 max pool).
+            # the strided conv would use (worked out at build time for "same"), then keep every
+            # stride-th cell. Batch-norm and activation act per cell, so the order is free.
+            values.update(subsample=values["strides"], strides="1", window='"same"' if pads == "same" else "")
             if pads == "same":
                 self.helpers.add("window_padding")
-                values["padding"] = f'window_padding({stmt.inp}.shape[1:3], {values["kernel"]}, {values["strides"]}, "same", {values["dilation"]})'
-            values.update(subsample=values["strides"], strides="1")
         return values
 
     def _bn(self, bn: ir.BatchNorm | None, view: ScopeView) -> dict[str, object]:
@@ -132,14 +139,18 @@ class KerasEmitter(Emitter):
     def _pool(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         node: ir.Pool = stmt.node  # type: ignore[assignment]
         plan = _pool_plan(node, _explicit_pads(node), _pair(constant(node.kernel)), _pair(constant(node.stride)))
-        kernel, strides = self.window_value(node.kernel, view), self.window_value(node.stride, view)
-        pads = repr(plan.pads)
         if plan.window is not None:
             self.helpers.add("window_padding")
-            ceil = ", ceil_mode=True" if node.ceil else ""
-            pads = f"window_padding({stmt.inp}.shape[1:3], {kernel}, {strides}, {plan.window!r}{ceil})"
         self.helpers.update(h for h in (plan.layer, plan.pad_layer) if h in ("Pad2D", "MaskedAveragePooling2D"))
-        return {"kernel": kernel, "strides": strides, "layer": plan.layer, "padding": plan.padding, "pad_layer": plan.pad_layer, "pads": pads}
+        return {
+            "kernel": self.window_value(node.kernel, view),
+            "strides": self.window_value(node.stride, view),
+            "layer": plan.layer,
+            "padding": plan.padding,
+            "pad_layer": plan.pad_layer,
+            "pads": "" if plan.pads is None else repr(plan.pads),
+            "window": "" if plan.window is None else repr(plan.window),
+        }
 
     def _flatten(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         # PyTorch flattens (C, H, W), Keras (H, W, C): a feature map is permuted first.
@@ -155,7 +166,8 @@ class KerasEmitter(Emitter):
         call: ir.Call = stmt.node  # type: ignore[assignment]
         callee = next(v for v in self.views if v.kind == "block" and v.spec_name == call.block)
         values = dict(call.args)
-        return {"func": callee.func_name, "args": [f"{py}={self.value(values[spec], view)}" for spec, py, _ in callee.params]}
+        args = [f"{py}={self.value(values[spec], view)}" for spec, py, _ in callee.params]
+        return {"func": callee.func_name, "args": args}
 
     def _repeat(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         node: ir.Repeat = stmt.node  # type: ignore[assignment]
@@ -188,7 +200,7 @@ class KerasEmitter(Emitter):
 
 
 # ---------------------------------------------------------------------- padding
-def _pair(value: object) -> tuple[int, int] | None:
+def _pair(value: object) -> Pair | None:
     """A constant kernel, stride or dilation as (h, w); None when it depends on parameters."""
     if isinstance(value, int):
         return value, value
@@ -199,7 +211,8 @@ def _explicit_pads(node: ir.Conv | ir.Pool) -> Pads | str:
     """The spec's `pad` as "same", or ((top, bottom), (left, right)) ("valid" is all zeros)."""
     pad = constant(node.pad)
     if pad is None:
-        raise UnsupportedError("padding must be a constant (same, valid, N, HxW or TxBxLxR)", node.pad.span or node.span)
+        span = node.pad.span or node.span
+        raise UnsupportedError("padding must be a constant (same, valid, N, HxW or TxBxLxR)", span)
     if pad == "same":
         return "same"
     if pad == "valid":
@@ -212,7 +225,7 @@ def _explicit_pads(node: ir.Conv | ir.Pool) -> Pads | str:
     return (top, bottom), (left, right)
 
 
-def _is_same(pads: Pads, kernel: tuple[int, int] | None, stride: tuple[int, int] | None, dilation: tuple[int, int] | None) -> bool:
+def _is_same(pads: Pads, kernel: Pair | None, stride: Pair | None, dilation: Pair | None) -> bool:
     """Whether explicit pads equal TensorFlow's "same" for every input size.
 
     That holds at stride 1 only: "same" then pads (k - 1) * d in total, the odd cell
@@ -220,16 +233,17 @@ def _is_same(pads: Pads, kernel: tuple[int, int] | None, stride: tuple[int, int]
     """
     if kernel is None or stride != (1, 1) or dilation is None:
         return False
-    totals = [(k - 1) * d for k, d in zip(kernel, dilation)]
-    return all(pair == (t // 2, t - t // 2) for pair, t in zip(pads, totals))
+    totals = [(k - 1) * d for k, d in zip(kernel, dilation, strict=True)]
+    return all(pair == (t // 2, t - t // 2) for pair, t in zip(pads, totals, strict=True))
 
 
-def _same_pads(kernel: tuple[int, int]) -> Pads:
+def _same_pads(kernel: Pair) -> Pads:
     """TensorFlow's "same" padding at stride 1 (independent of the input size)."""
     return ((kernel[0] - 1) // 2, kernel[0] // 2), ((kernel[1] - 1) // 2, kernel[1] // 2)
 
 
-def _conv_padding(pads: Pads | str, kernel, stride, dilation) -> str:
+def _conv_padding(pads: Pads | str, kernel: Pair | None, stride: Pair | None, dilation: Pair | None) -> str:
+    """The `padding` argument of `conv_norm_act`: '"same"', '"valid"' or explicit pads."""
     if pads == "same" or _is_same(pads, kernel, stride, dilation):  # type: ignore[arg-type]
         return '"same"'
     if pads == ((0, 0), (0, 0)):
@@ -257,7 +271,7 @@ class _PoolPlan:
     window: Pads | str | None = None
 
 
-def _pool_plan(node: ir.Pool, pads: Pads | str, kernel, stride) -> _PoolPlan:
+def _pool_plan(node: ir.Pool, pads: Pads | str, kernel: Pair | None, stride: Pair | None) -> _PoolPlan:
     pool = "MaxPooling2D" if node.kind == "max" else "AveragePooling2D"
     pad_layer = "Pad2D" if node.kind == "max" else "ZeroPadding2D"
     counted = node.kind == "avg" and node.count_pad

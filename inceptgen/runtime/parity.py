@@ -22,14 +22,17 @@ class OutputDiff:
     """How far apart one output of the two programs is.
 
     `max_rel` is the largest absolute difference divided by the largest absolute
-    reference value (at least 1): the tolerance applies to it, so that large
-    activations in deep random networks are judged on float32's relative precision.
+    reference value: the tolerance applies to it. Deep networks with random weights
+    shrink or grow their signal by orders of magnitude, so an absolute threshold
+    would pass anything on a tiny output and fail float32 rounding on a large one.
+    `scale` (the largest absolute reference value) is reported alongside.
     """
 
     name: str
     shape: tuple[int, ...]
     max_abs: float
     max_rel: float
+    scale: float
 
 
 @dataclass
@@ -55,11 +58,12 @@ class ParityReport:
         from rich.table import Table
 
         table = Table(title=f"parity {self.spec}: input {'x'.join(map(str, self.input_shape))}, tol {self.tol:g}")
-        for column in ("output", "shape", "max abs diff", "max rel diff", "verdict"):
+        for column in ("output", "shape", "max |output|", "max abs diff", "max rel diff", "verdict"):
             table.add_column(column)
         for o in self.outputs:
             verdict = "[green]ok[/]" if o.max_rel <= self.tol else "[red]FAIL[/]"
-            table.add_row(o.name, "x".join(map(str, o.shape)), f"{o.max_abs:.3g}", f"{o.max_rel:.3g}", verdict)
+            shape = "x".join(map(str, o.shape))
+            table.add_row(o.name, shape, f"{o.scale:.3g}", f"{o.max_abs:.3g}", f"{o.max_rel:.3g}", verdict)
         console.print(table)
         if self.first_divergence:
             path, diff = self.first_divergence
@@ -68,9 +72,12 @@ class ParityReport:
 
 def compare(name: str, reference: np.ndarray, other: np.ndarray) -> OutputDiff:
     """Difference of two arrays of the same shape (reference from PyTorch, NHWC already undone)."""
+    if reference.shape != other.shape:
+        return OutputDiff(name, tuple(reference.shape), float("inf"), float("inf"), 0.0)
     diff = float(np.max(np.abs(reference - other))) if reference.size else 0.0
-    scale = max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
-    return OutputDiff(name, tuple(reference.shape), diff, diff / scale)
+    scale = float(np.max(np.abs(reference))) if reference.size else 0.0
+    # An all-zero reference (every unit dead) can only be matched exactly.
+    return OutputDiff(name, tuple(reference.shape), diff, diff / scale if scale > 0 else diff * 1e30, scale)
 
 
 def randomize_batchnorm(model: Any, generator: Any) -> None:

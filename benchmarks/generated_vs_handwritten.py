@@ -1,0 +1,108 @@
+"""Generated models against the hand-written seed code they reproduce (same weights, same outputs).
+
+1. PyTorch: seed 001's d2l GoogLeNet (1x96x96, 10 classes) against the generated
+   `googlenet_d2l`, default and `--optimize`; eval forward, batch 32.
+2. Keras: seed 004's Inception v3 for CIFAR-10 against the generated `inception_v3_cifar`;
+   inference, batch 32.
+
+Goals (issue 9): ratio >= 1.0 with default output; >= 2.0 with --optimize on googlenet_d2l.
+
+    python benchmarks/generated_vs_handwritten.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(ROOT))
+
+from _common import median_time, print_table, repeats  # noqa: E402
+
+import inceptgen  # noqa: E402
+
+BATCH = 32
+
+
+def _copy_by_position(source_tensors, target_model) -> None:
+    """Copy a state dict into a model whose tensors come in the same order and shapes."""
+    import torch
+
+    target = target_model.state_dict()
+    keys = [k for k in target if not k.endswith("num_batches_tracked")]
+    values = [v for k, v in source_tensors.items() if not k.endswith("num_batches_tracked")]
+    assert len(keys) == len(values), (len(keys), len(values))
+    for key, value in zip(keys, values):
+        assert target[key].shape == value.shape, (key, target[key].shape, value.shape)
+    target_model.load_state_dict({**target, **dict(zip(keys, values))})
+
+
+def torch_rows(n: int) -> list[list[object]]:
+    import torch
+
+    from tests.reference.seed001_googlenet import build_torch
+
+    torch.manual_seed(0)
+    seed = build_torch(in_channels=1, num_classes=10).eval()
+    spec = inceptgen.load("@googlenet_d2l")
+    generated = spec.to_torch().eval()
+    _copy_by_position(seed.state_dict(), generated)
+    optimized = spec.to_torch(optimize=True)
+    optimized.load_reference(generated)
+    x = torch.randn(BATCH, 1, 96, 96)
+    rows = []
+    with torch.no_grad():
+        reference = seed(x)
+        base = median_time(lambda: seed(x), n, warmup=2)
+        rows.append(["seed 001 (hand-written)", f"{base * 1e3:.1f}", "1.00x", "-"])
+        for label, model in (("generated", generated), ("generated --optimize", optimized)):
+            diff = float((model(x) - reference).abs().max())
+            seconds = median_time(lambda model=model: model(x), n, warmup=2)
+            rows.append([label, f"{seconds * 1e3:.1f}", f"{base / seconds:.2f}x", f"{diff:.1e}"])
+    return rows
+
+
+def _keras_copy(source, target) -> None:
+    """Copy weights layer by layer in graph order, checking every shape."""
+    src = [layer for layer in source.layers if layer.weights]
+    dst = [layer for layer in target.layers if layer.weights]
+    assert len(src) == len(dst), (len(src), len(dst))
+    for a, b in zip(src, dst):
+        weights = a.get_weights()
+        assert [w.shape for w in weights] == [w.shape for w in b.get_weights()], (a.name, b.name)
+        b.set_weights(weights)
+
+
+def keras_rows(n: int) -> list[list[object]]:
+    import keras
+
+    from tests.reference.seed004_inception_v3_cifar import build_keras
+
+    keras.utils.set_random_seed(0)
+    seed = build_keras("full")
+    generated = inceptgen.load("@inception_v3_cifar").to_keras()
+    _keras_copy(seed, generated)
+    x = np.random.default_rng(0).standard_normal((BATCH, 32, 32, 3)).astype("float32")
+    reference = seed.predict_on_batch(x)
+    base = median_time(lambda: seed.predict_on_batch(x), n, warmup=2)
+    diff = float(np.max(np.abs(generated.predict_on_batch(x) - reference)))
+    seconds = median_time(lambda: generated.predict_on_batch(x), n, warmup=2)
+    return [
+        ["seed 004 (hand-written)", f"{base * 1e3:.1f}", "1.00x", "-"],
+        ["generated", f"{seconds * 1e3:.1f}", f"{base / seconds:.2f}x", f"{diff:.1e}"],
+    ]
+
+
+def main() -> None:
+    n = repeats(15)
+    header = ["model", "ms / batch of 32 (median)", "speed vs seed", "max abs diff vs seed"]
+    print_table("PyTorch: googlenet_d2l, eval forward, batch 32, CPU", header, torch_rows(n))
+    print_table("Keras: inception_v3_cifar, inference, batch 32, CPU", header, keras_rows(n))
+
+
+if __name__ == "__main__":
+    main()

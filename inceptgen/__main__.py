@@ -1,0 +1,5 @@
+"""`python -m inceptgen`: the command line."""
+
+from inceptgen.cli import main
+
+main()
