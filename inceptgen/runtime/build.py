@@ -6,6 +6,7 @@ Everything under `inceptgen.runtime` imports torch or keras, lazily, only here.
 from __future__ import annotations
 
 import hashlib
+import linecache
 import sys
 import types
 from typing import Any
@@ -26,6 +27,8 @@ def load_module(source: str, target: str) -> types.ModuleType:
         return sys.modules[name]
     module = types.ModuleType(name)
     module.__file__ = f"<inceptgen {target} {digest}>"
+    # inspect (and so torch.jit.script) reads source through linecache.
+    linecache.cache[module.__file__] = (len(source), None, source.splitlines(keepends=True), module.__file__)
     sys.modules[name] = module
     try:
         exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own output

@@ -14,7 +14,7 @@ import numpy as np
 
 from inceptgen.runtime.convert import torch_to_keras
 
-__all__ = ["OutputDiff", "ParityReport", "run_parity", "compare", "randomize_batchnorm"]
+__all__ = ["OutputDiff", "ParityReport", "run_parity", "compare", "randomize_batchnorm", "keras_layer_for"]
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _torch_outputs(torch_model: Any, x: Any, aux_after: dict[str, str], paths: s
     return as_numpy, {k: v.numpy() for k, v in captured.items() if k in paths}
 
 
-def _keras_layer_for(keras_model: Any, path: str) -> Any | None:
+def keras_layer_for(keras_model: Any, path: str) -> Any | None:
     """The Keras layer whose output is node `path`'s output: the node's own, or its scope's last."""
     last = None
     for layer in keras_model.layers:
@@ -137,7 +137,7 @@ def _first_divergence(checked, torch_model, keras_model, x, x_nhwc, tol: float) 
     import keras
 
     paths = [n.path for n in checked.nodes]
-    probes = {p: _keras_layer_for(keras_model, p) for p in paths}
+    probes = {p: keras_layer_for(keras_model, p) for p in paths}
     probes = {p: layer for p, layer in probes.items() if layer is not None}
     _, torch_inner = _torch_outputs(torch_model, x, {}, set(probes))
     common = [p for p in paths if p in torch_inner and p in probes]

@@ -185,6 +185,8 @@ class Settings:
             raise TrainingError(f"batch size must be at least 1, got {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise TrainingError(f"learning rate must be a positive number, got {self.lr}")
+        if self.seed < 0:
+            raise TrainingError(f"seed must be zero or positive, got {self.seed}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise TrainingError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         for name in ("limit_train", "limit_test"):
@@ -361,14 +363,12 @@ class _EpochRecorder:
         progress: EpochProgress,
         records: list[dict[str, Any]],
         steps_per_epoch: int,
-        after_epoch: Callable[[dict[str, Any]], None] | None,
     ) -> None:
         self.files, self.settings, self.trainer, self.progress = files, settings, trainer, progress
         self.records = records
         self.steps_per_epoch = steps_per_epoch
         self.test_batches = _test_batches(split.x_test, split.mean, split.std)
         self.y_test = split.y_test
-        self.after_epoch = after_epoch
 
     @property
     def epochs_done(self) -> int:
@@ -394,8 +394,6 @@ class _EpochRecorder:
         self.records.append(record)
         self.files.write_metrics(self.records)
         self.progress.finish(record, self.settings.epochs)
-        if self.after_epoch is not None:
-            self.after_epoch(record)
 
 
 class _Meter:
@@ -769,7 +767,6 @@ def train(
     label_smoothing: float = 0.0,
     *,
     progress: EpochProgress | None = None,
-    after_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train `spec`'s generated model, score it on the test split each epoch, and save the run.
 
@@ -787,8 +784,7 @@ def train(
         download: fetch CIFAR-10 when `data` is "cifar10" and it is not cached.
         resume: a run directory to continue from its last finished epoch.
         label_smoothing: label smoothing of the training loss, in [0, 1).
-        progress: where progress goes (standard output by default).
-        after_epoch: called with each epoch's metrics record, after it is saved.
+        progress: the progress display (a live bar on terminals, one line per epoch always).
 
     Returns:
         The summary, also written to RUN_DIR/summary.json.
@@ -820,7 +816,7 @@ def train(
     start_epoch = _resume_epoch(files, trainer, settings) if resume is not None else 0
     records = files.read_metrics()[:start_epoch]
     progress = progress or EpochProgress()
-    recorder = _EpochRecorder(files, settings, split, trainer, progress, records, len(batches), after_epoch)
+    recorder = _EpochRecorder(files, settings, split, trainer, progress, records, len(batches))
     progress.message(_start_line(spec, settings, split, len(batches), files, start_epoch))
     try:
         trainer.fit(start_epoch, recorder, progress)

@@ -1,0 +1,61 @@
+"""Every stdlib spec, built in both frameworks: runtime shapes equal the checker's, and parity holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import inceptgen
+from inceptgen.runtime.parity import keras_layer_for, run_parity
+from inceptgen.stdlib import list_specs
+
+# inception_v3 runs at its full 299x299 input; the largest specs use batch 1 to keep CI short.
+BATCH = {"inception_resnet_v2": 1, "inception_v4": 1, "inception_resnet_v1": 1, "inception_v3_aux": 1}
+
+
+def _torch_shapes(spec: inceptgen.Spec, batch: int) -> dict[str, tuple[int, ...]]:
+    import torch
+
+    model = spec.to_torch().eval()
+    modules = dict(model.named_modules())
+    shapes: dict[str, tuple[int, ...]] = {}
+    for node in spec.checked.nodes:
+        if node.path in modules:
+            modules[node.path].register_forward_hook(
+                lambda _m, _i, out, path=node.path: shapes.__setitem__(path, tuple(out.shape[1:]))
+            )
+    with torch.no_grad():
+        out = model(torch.zeros(batch, *spec.checked.input_shape))
+    assert tuple(out.shape) == (batch, *spec.checked.outputs["main"])
+    return shapes
+
+
+def _keras_shapes(spec: inceptgen.Spec) -> dict[str, tuple[int, ...]]:
+    model = spec.to_keras()
+    shapes = {}
+    for node in spec.checked.nodes:
+        layer = keras_layer_for(model, node.path)
+        if layer is not None:
+            shape = tuple(layer.output.shape[1:])
+            shapes[node.path] = (shape[-1], *shape[:-1]) if len(shape) == 3 else shape
+    outputs = model.outputs
+    assert tuple(outputs[0].shape[1:]) == spec.checked.outputs["main"]
+    return shapes
+
+
+@pytest.mark.parametrize("name", list_specs())
+def test_runtime_shapes_match_the_checker(name: str) -> None:
+    spec = inceptgen.load(f"@{name}")
+    predicted = {n.path: n.out_shape for n in spec.checked.nodes}
+    for framework, shapes in (("torch", _torch_shapes(spec, 2)), ("keras", _keras_shapes(spec))):
+        # every layer with weights, every block instance and stage is observed
+        assert len(shapes) >= sum(1 for n in spec.checked.nodes if n.params or n.op.startswith(("block:", "stage")))
+        wrong = {p: (s, predicted[p]) for p, s in shapes.items() if s != predicted[p]}
+        assert not wrong, (framework, dict(list(wrong.items())[:5]))
+
+
+@pytest.mark.parametrize("name", list_specs())
+def test_parity(name: str) -> None:
+    report = run_parity(inceptgen.load(f"@{name}"), tol=1e-4, batch=BATCH.get(name, 2))
+    assert report.ok, report.to_dict()
+    assert all(np.isfinite(o.max_abs) and o.scale > 0 for o in report.outputs)
