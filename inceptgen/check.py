@@ -136,6 +136,9 @@ class _Sizer:
 
     Block expansions are memoised per argument values, so a chain of blocks that
     each repeat the next is priced in linear time and refused before it explodes.
+    Containers (block uses, concats, residuals, repeats and their copies) are counted
+    apart from layers: nested repeats of empty blocks, or thousands of layers each wrapped
+    in dozens of blocks, are work too.
     """
 
     def __init__(self, model: ir.Model, limits: Limits) -> None:
@@ -144,8 +147,6 @@ class _Sizer:
         self.memo: dict[tuple[str, tuple[object, ...]], int] = {}
 
     def body(self, body: tuple[ir.Node, ...], env: Mapping[str, ex.Value], depth: int) -> int:
-        if depth > self.limits.max_depth:
-            raise SpecLimitError(f"blocks nested deeper than {self.limits.max_depth}", body[0].span if body else None)
         total = 0
         for node in body:
             total += self.node(node, env, depth)
@@ -162,19 +163,25 @@ class _Sizer:
             case ir.Call():
                 return self.call(node, env, depth)
             case ir.Concat(branches=branches):
-                return sum(self.body(b.body, env, depth + 1) for b in branches)
+                inner = self._deeper(node, depth)
+                return max(1, sum(self.body(b.body, env, inner) for b in branches))
             case ir.Residual(body=body):
-                return self.body(body, env, depth + 1)
+                return max(1, self.body(body, env, self._deeper(node, depth)))
             case ir.Repeat(count=count, body=body):
-                return _known_int(count, env) * self.body(body, env, depth + 1)
+                return _known_int(count, env) * max(1, self.body(body, env, self._deeper(node, depth)))
         return 1
 
     def call(self, node: ir.Call, env: Mapping[str, ex.Value], depth: int) -> int:
         args = {name: _known(value, env) for name, value in node.args}
         key = (node.block, tuple(args.values()))
         if key not in self.memo:
-            self.memo[key] = self.body(self.model.block(node.block).body, args, depth + 1)
+            self.memo[key] = max(1, self.body(self.model.block(node.block).body, args, self._deeper(node, depth)))
         return self.memo[key]
+
+    def _deeper(self, node: ir.Node, depth: int) -> int:
+        if depth >= self.limits.max_depth:
+            raise SpecLimitError(f"nesting deeper than {self.limits.max_depth} levels", node.span)
+        return depth + 1
 
 
 def _known(e: ex.Expr, env: Mapping[str, ex.Value]) -> ex.Value | None:
@@ -273,7 +280,7 @@ class _Checker:
 
     def _call(self, node: ir.Call, shape: Shape, env, path: str, depth: int) -> Shape:
         if depth > self.limits.max_depth:
-            raise SpecLimitError(f"blocks nested deeper than {self.limits.max_depth}", node.span)
+            raise SpecLimitError(f"nesting deeper than {self.limits.max_depth} levels", node.span)
         block = self.model.block(node.block)
         inner = {name: ex.evaluate(value, env) for name, value in node.args}
         inner.update(_in_attrs(shape))
@@ -463,7 +470,7 @@ def check(model: ir.Model, overrides: Mapping[str, ex.Value] | None = None, limi
     sizer = _Sizer(model, limits)
     total = 0
     for scope in (*model.stages, *model.auxes):
-        total += sizer.body(scope.body, env, 1)
+        total += sizer.body(scope.body, env, 0)
         if total > limits.max_nodes:
             raise SpecLimitError(f"the model would have more than {limits.max_nodes:,} layers", scope.span)
     checker = _Checker(model, limits)

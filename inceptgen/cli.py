@@ -165,7 +165,9 @@ def _guard() -> Iterator[None]:
         raise
     except InceptgenError as err:
         _maybe_traceback()
-        _exit(render_error(err), EXIT_USAGE)
+        # Ctrl-C turned into a message by the runtime (training saves its last epoch first)
+        interrupted = isinstance(err.__context__, KeyboardInterrupt)
+        _exit(render_error(err), EXIT_INTERRUPTED if interrupted else EXIT_USAGE)
     except ModuleNotFoundError as err:
         _maybe_traceback()
         hint = _framework_hint(err)
@@ -507,8 +509,13 @@ def train_cmd(
     data: Annotated[
         str, typer.Option("--data", metavar="PATH", help="CIFAR-10 (folder or .tar.gz), an image folder, or cifar10.")
     ],
-    out: Annotated[Path, typer.Option("--out", metavar="RUN_DIR", help="Folder for checkpoint, metrics and source.")],
     set_: SetOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="RUN_DIR", help="New folder for checkpoint, metrics and source (required unless --resume)."
+        ),
+    ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training set.")] = 10,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 0.1,
@@ -533,6 +540,8 @@ def train_cmd(
 
     RUN_DIR receives metrics.jsonl, summary.json, the checkpoint and the generated source.
     """
+    if out is None and resume is None:
+        raise typer.BadParameter("give the run directory to create (or --resume RUN_DIR)", param_hint="'--out'")
     if lr <= 0:
         raise typer.BadParameter(f"must be positive, got {lr}", param_hint="'--lr'")
     if label_smoothing >= 1:
@@ -552,10 +561,7 @@ def train_cmd(
             "resume": resume,
             "label_smoothing": label_smoothing,
         }
-        result = train(s, target.value, data=data, out=out, **options)
-        _status(f"run saved in {out}")
-        if isinstance(result, Mapping):
-            typer.echo(json.dumps(result, indent=2, default=str))
+        train(s, target.value, data=data, out=out, **options)  # reports progress and the final accuracy itself
 
 
 def evaluate_cmd(

@@ -17,6 +17,8 @@ class Limits:
         max_depth: nesting of blocks, branches, residuals and repeats (including imports).
         max_nodes: layers in the fully expanded model.
         max_params: parameters in the model.
+        max_expr_depth: nesting of operators and function calls in one expression (`1 + 1 + ...`
+            counts one level per operator); keeps generated Python within its parser's nesting limit.
     """
 
     max_file_bytes: int = 1_000_000
@@ -24,3 +26,4 @@ class Limits:
     max_depth: int = 48
     max_nodes: int = 50_000
     max_params: int = 2_000_000_000
+    max_expr_depth: int = 50

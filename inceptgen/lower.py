@@ -115,7 +115,7 @@ class Loader:
 
     def load_text(self, text: str, file: str) -> sx.Module:
         self.hash.update(text.encode())
-        return parse(text, file)
+        return parse(text, file, self.limits)
 
     def load_import(self, item: sx.Import, importer: str) -> sx.Module:
         path = self._resolve(item, importer)
@@ -536,20 +536,25 @@ def _calls(body: tuple[ir.Node, ...]) -> list[ir.Call]:
 
 
 def _check_recursion(blocks: dict[str, ir.BlockDef]) -> None:
+    # Depth-first search with an explicit stack: a chain of thousands of blocks, each using
+    # the next, must not exhaust Python's recursion limit.
     state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(name: str) -> None:
-        state[name] = 1
-        for call in _calls(blocks[name].body):
-            if state.get(call.block) == 1:
+    for root in blocks:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(_calls(blocks[root].body)))]
+        while stack:
+            name, calls = stack[-1]
+            call = next(calls, None)
+            if call is None:
+                state[name] = 2
+                stack.pop()
+            elif state.get(call.block) == 1:
                 raise SpecNameError(f"block {call.block!r} uses itself (through {name!r})", call.span)
-            if call.block not in state:
-                visit(call.block)
-        state[name] = 2
-
-    for name in blocks:
-        if name not in state:
-            visit(name)
+            elif call.block not in state:
+                state[call.block] = 1
+                stack.append((call.block, iter(_calls(blocks[call.block].body))))
 
 
 # model ---------------------------------------------------------------------------------

@@ -6,13 +6,14 @@ import difflib
 import functools
 import re
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
+from lark.visitors import Transformer_NonRecursive
 
 from inceptgen import expr as ex
 from inceptgen import syntax as sx
-from inceptgen.errors import SourceError, SpecNameError, SpecSyntaxError, Span
+from inceptgen.errors import InceptgenError, SourceError, SpecLimitError, SpecNameError, SpecSyntaxError, Span
 from inceptgen.ir import ACTIVATIONS
 from inceptgen.limits import Limits
 from inceptgen.resources import grammar_text
@@ -48,18 +49,54 @@ def _parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=False)
 
 
-def parse(text: str, file: str = "<spec>") -> sx.Module:
+def parse(text: str, file: str = "<spec>", limits: Limits = Limits()) -> sx.Module:
     """Parse spec text into a syntax tree.
 
     Raises:
         SpecSyntaxError: the text does not follow the grammar.
         SpecNameError: a value follows a name that is not an option taking one (`strid 2`).
+        SpecLimitError: bodies or expressions nested deeper than `limits` allow, or an integer
+            literal with more digits than any accepted value has.
     """
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, file) from None
-    return sx.Module(file, tuple(_ToSyntax(file).transform(tree).children))
+    # Refuse absurd nesting before anything recursive walks the tree (later stages recurse
+    # once per level; the transformer below does not recurse at all).
+    _check_nesting(tree, file, limits)
+    try:
+        items = _ToSyntax(file).transform(tree).children
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, InceptgenError):
+            raise exc.orig_exc from None
+        raise
+    return sx.Module(file, tuple(items))
+
+
+#: Rules that open a nested body (as the lowering counts depth) and expression operators.
+_NESTING_RULES = frozenset({"branch", "residual", "repeat"})
+_EXPR_RULES = frozenset({"add", "sub", "mul", "truediv", "floordiv", "mod", "neg", "func"})
+
+
+def _check_nesting(tree: Tree, file: str, limits: Limits) -> None:
+    """Bodies nested deeper than `limits.max_depth`, expressions deeper than `limits.max_expr_depth`."""
+    stack: list[tuple[Tree, int, int]] = [(tree, 0, 0)]
+    while stack:
+        node, depth, expr_depth = stack.pop()
+        if node.data in _NESTING_RULES:
+            depth += 1
+            if depth > limits.max_depth:
+                raise SpecLimitError(f"nesting deeper than {limits.max_depth} levels", _span(file, node.meta))
+        elif node.data in _EXPR_RULES:
+            expr_depth += 1
+            if expr_depth > limits.max_expr_depth:
+                raise SpecLimitError(
+                    f"expression nested deeper than {limits.max_expr_depth} levels",
+                    _span(file, node.meta),
+                    "split it with block parameters or compute the value outside the spec",
+                )
+        stack.extend((child, depth, expr_depth) for child in node.children if isinstance(child, Tree))
 
 
 def parse_expr(text: str, file: str = "<--set>") -> ex.Expr:
@@ -188,7 +225,7 @@ def _token_span(file: str, token: Token) -> Span:
 
 
 @v_args(meta=True)
-class _ToSyntax(Transformer):
+class _ToSyntax(Transformer_NonRecursive):
     """Lark tree -> `syntax` dataclasses, keeping every position."""
 
     def __init__(self, file: str) -> None:
@@ -200,13 +237,22 @@ class _ToSyntax(Transformer):
 
     # expressions
     def int_(self, meta, c):
-        return ex.Num(int(c[0]), self._s(meta))
+        return ex.Num(self._int(str(c[0]), meta), self._s(meta))
+
+    def _int(self, digits: str, meta) -> int:
+        # Python refuses to convert strings of more than 4,300 digits (and a 1 MB literal would be
+        # slow to convert): anything with more digits than MAX_INT is refused before converting.
+        significant = digits.lstrip("0") or "0"
+        if len(significant) > len(str(ex.MAX_INT)):
+            shown = significant if len(significant) <= 20 else f"{significant[:8]}...({len(significant):,} digits)"
+            raise SpecLimitError(f"number {shown} is larger than the limit {ex.MAX_INT}", self._s(meta))
+        return int(significant)
 
     def float_(self, meta, c):
         return ex.Num(float(c[0]), self._s(meta))
 
     def size(self, meta, c):
-        return ex.Size(tuple(int(d) for d in str(c[0]).split("x")), self._s(meta))
+        return ex.Size(tuple(self._int(d, meta) for d in str(c[0]).split("x")), self._s(meta))
 
     def string(self, meta, c):
         return ex.Str(str(c[0])[1:-1], self._s(meta))

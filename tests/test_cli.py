@@ -567,6 +567,28 @@ def test_train_arguments(calls: list, tmp_path: Path, good: Path) -> None:
     }
 
 
+def test_train_resume_without_out(calls: list, tmp_path: Path, good: Path) -> None:
+    args = ["train", good, "--target", "torch", "--data", tmp_path, "--resume", tmp_path / "run"]
+    result = invoke(*args, app=cli.build_app())
+    assert result.exit_code == 0, result.output
+    assert calls[0][2]["out"] is None
+    assert calls[0][2]["resume"] == tmp_path / "run"
+
+
+def test_interrupted_training_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, good: Path) -> None:
+    def interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise InceptgenError("training interrupted; epoch 1 saved", hint="--resume RUN_DIR") from None
+
+    fake_module(monkeypatch, "inceptgen.runtime.train", train=interrupted, evaluate=None)
+    args = ["train", good, "--target", "torch", "--data", tmp_path, "--out", tmp_path / "run"]
+    result = invoke(*args, app=cli.build_app())
+    assert result.exit_code == 130
+    assert "error: training interrupted; epoch 1 saved" in result.stderr
+
+
 @pytest.mark.parametrize(
     "extra", [[], ["--epochs", "0"], ["--lr", "0"], ["--label-smoothing", "1"], ["--batch-size", "-1"]]
 )
