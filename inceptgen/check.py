@@ -132,56 +132,72 @@ def window(n: int, k: int, s: int, d: int, pad: object, ceil: bool) -> tuple[int
 
 
 class _Sizer:
-    """Counts the layers a body expands to before anything is built.
+    """Counts the layers and containers a body expands to before anything is built.
 
     Block expansions are memoised per argument values, so a chain of blocks that
     each repeat the next is priced in linear time and refused before it explodes.
-    Containers (block uses, concats, residuals, repeats and their copies) are counted
-    apart from layers: nested repeats of empty blocks, or thousands of layers each wrapped
-    in dozens of blocks, are work too.
+    Containers (block uses, concats, residuals, repeats and repeat copies) are counted
+    apart from layers: nested repeats of empty blocks, or thousands of layers each
+    wrapped in dozens of blocks, would take as long to build as layers do.
     """
 
     def __init__(self, model: ir.Model, limits: Limits) -> None:
         self.model = model
         self.limits = limits
-        self.memo: dict[tuple[str, tuple[object, ...]], int] = {}
+        self.memo: dict[tuple[str, tuple[object, ...]], tuple[int, int]] = {}
 
-    def body(self, body: tuple[ir.Node, ...], env: Mapping[str, ex.Value], depth: int) -> int:
-        total = 0
+    def body(self, body: tuple[ir.Node, ...], env: Mapping[str, ex.Value], depth: int) -> tuple[int, int]:
+        layers = containers = 0
         for node in body:
-            total += self.node(node, env, depth)
-            if total > self.limits.max_nodes:
+            node_layers, node_containers = self.node(node, env, depth)
+            layers += node_layers
+            containers += node_containers
+            if layers > self.limits.max_nodes:
+                alone = f" ({_describe(node)} alone expands to {node_layers:,})" if node_layers > 1 else ""
                 raise SpecLimitError(
-                    f"the model would have more than {self.limits.max_nodes:,} layers "
-                    f"({_describe(node)} alone expands to {self.node(node, env, depth):,})",
-                    node.span,
+                    f"the model would have more than {self.limits.max_nodes:,} layers{alone}", node.span
                 )
-        return total
+            if containers > self.limits.max_containers:
+                alone = f" ({_describe(node)} alone expands to {node_containers:,})" if node_containers > 1 else ""
+                raise SpecLimitError(
+                    f"the model would have more than {self.limits.max_containers:,} {CONTAINERS}{alone}", node.span
+                )
+        return layers, containers
 
-    def node(self, node: ir.Node, env: Mapping[str, ex.Value], depth: int) -> int:
+    def node(self, node: ir.Node, env: Mapping[str, ex.Value], depth: int) -> tuple[int, int]:
         match node:
             case ir.Call():
                 return self.call(node, env, depth)
             case ir.Concat(branches=branches):
                 inner = self._deeper(node, depth)
-                return max(1, sum(self.body(b.body, env, inner) for b in branches))
+                sizes = [self.body(b.body, env, inner) for b in branches]
+                return sum(layers for layers, _ in sizes), 1 + sum(containers for _, containers in sizes)
             case ir.Residual(body=body):
-                return max(1, self.body(body, env, self._deeper(node, depth)))
+                layers, containers = self.body(body, env, self._deeper(node, depth))
+                return layers, 1 + containers
             case ir.Repeat(count=count, body=body):
-                return _known_int(count, env) * max(1, self.body(body, env, self._deeper(node, depth)))
-        return 1
+                n = _known_int(count, env)
+                layers, containers = self.body(body, env, self._deeper(node, depth))
+                copy = 0 if node.single_call is not None else 1  # a single block use is the copy itself
+                return n * layers, 1 + n * (containers + copy)
+        return 1, 0
 
-    def call(self, node: ir.Call, env: Mapping[str, ex.Value], depth: int) -> int:
+    def call(self, node: ir.Call, env: Mapping[str, ex.Value], depth: int) -> tuple[int, int]:
         args = {name: _known(value, env) for name, value in node.args}
         key = (node.block, tuple(args.values()))
         if key not in self.memo:
-            self.memo[key] = max(1, self.body(self.model.block(node.block).body, args, self._deeper(node, depth)))
+            layers, containers = self.body(self.model.block(node.block).body, args, self._deeper(node, depth))
+            self.memo[key] = (layers, 1 + containers)
         return self.memo[key]
 
     def _deeper(self, node: ir.Node, depth: int) -> int:
         if depth >= self.limits.max_depth:
             raise SpecLimitError(f"nesting deeper than {self.limits.max_depth} levels", node.span)
         return depth + 1
+
+
+#: What `Limits.max_containers` counts, for messages.
+CONTAINERS = "containers (block uses, concats, residuals, repeats and repeat copies)"
 
 
 def _known(e: ex.Expr, env: Mapping[str, ex.Value]) -> ex.Value | None:
@@ -213,6 +229,7 @@ class _Checker:
         self.limits = limits
         self.nodes: list[NodeInfo] = []
         self.leaves = 0
+        self.containers = 0
 
     # ---------------------------------------------------------------- plumbing
     def _add(self, info: NodeInfo) -> NodeInfo:
@@ -223,7 +240,11 @@ class _Checker:
                 raise SpecLimitError(f"the model has more than {self.limits.max_nodes:,} layers", _span(info.node))
         return info
 
-    def _placeholder(self) -> int:
+    def _placeholder(self, node: object) -> int:
+        """Reserve the slot of a container (filled in once its contents are checked)."""
+        self.containers += 1
+        if self.containers > self.limits.max_containers:
+            raise SpecLimitError(f"the model has more than {self.limits.max_containers:,} {CONTAINERS}", _span(node))
         self.nodes.append(None)  # type: ignore[arg-type]
         return len(self.nodes) - 1
 
@@ -284,7 +305,7 @@ class _Checker:
         block = self.model.block(node.block)
         inner = {name: ex.evaluate(value, env) for name, value in node.args}
         inner.update(_in_attrs(shape))
-        slot = self._placeholder()
+        slot = self._placeholder(node)
         try:
             out = self.run_body(block.body, shape, inner, f"{path}.", depth + 1)
         except InceptgenError as exc:
@@ -301,14 +322,14 @@ class _Checker:
         count = self._value(node.count, env, "repeat count")
         if count > self.limits.max_repeat:
             raise SpecLimitError(f"repeat count {count:,} is above the limit of {self.limits.max_repeat:,}", node.count.span or node.span)
-        slot = self._placeholder()
+        slot = self._placeholder(node)
         start = shape
         call = node.single_call
         for i in range(count):
             if call is not None:
                 shape = self._call(call, shape, env, f"{path}.{i}", depth + 1)
             else:
-                copy = self._placeholder()
+                copy = self._placeholder(node)
                 before = shape
                 shape = self.run_body(node.body, shape, env, f"{path}.{i}.", depth + 1)
                 self.nodes[copy] = NodeInfo(f"{path}.{i}", "repeat copy", node, before, shape, depth=depth + 1)
@@ -316,7 +337,7 @@ class _Checker:
         return shape
 
     def _concat(self, node: ir.Concat, shape: Shape, env, prefix: str, depth: int) -> Shape:
-        slot = self._placeholder()
+        slot = self._placeholder(node)
         outs = []
         for branch in node.branches:
             out = self.run_body(branch.body, shape, env, prefix, depth + 1)
@@ -330,7 +351,7 @@ class _Checker:
 
     def _residual(self, node: ir.Residual, shape: Shape, env, prefix: str, depth: int) -> Shape:
         scale = self._value(node.scale, env, "residual scale", kind=float, positive=False)
-        slot = self._placeholder()
+        slot = self._placeholder(node)
         out = self.run_body(node.body, shape, env, prefix, depth + 1)
         if out != shape:
             raise SpecShapeError(f"residual body gives {_fmt(out)} but its input is {_fmt(shape)}", node.span, "the body must end with the input's channels (e.g. conv 1x1 -> in.channels)")
@@ -468,24 +489,28 @@ def check(model: ir.Model, overrides: Mapping[str, ex.Value] | None = None, limi
     """
     env = model_env(model, overrides)
     sizer = _Sizer(model, limits)
-    total = 0
+    layers = containers = 0
     for scope in (*model.stages, *model.auxes):
-        total += sizer.body(scope.body, env, 0)
-        if total > limits.max_nodes:
+        scope_layers, scope_containers = sizer.body(scope.body, env, 0)
+        layers += scope_layers
+        containers += 1 + scope_containers
+        if layers > limits.max_nodes:
             raise SpecLimitError(f"the model would have more than {limits.max_nodes:,} layers", scope.span)
+        if containers > limits.max_containers:
+            raise SpecLimitError(f"the model would have more than {limits.max_containers:,} {CONTAINERS}", scope.span)
     checker = _Checker(model, limits)
     shape: Shape = tuple(env["input"])  # type: ignore[arg-type]
     outputs: dict[str, Shape] = {}
     stage_out: dict[str, Shape] = {}
     for stage in model.stages:
-        slot = checker._placeholder()
+        slot = checker._placeholder(stage)
         start = shape
         shape = checker.run_body(stage.body, shape, env, f"{stage.name}.", 1)
         checker.nodes[slot] = NodeInfo(stage.name, "stage", stage, start, shape)
         stage_out[stage.name] = shape
     outputs["main"] = shape
     for aux in model.auxes:
-        slot = checker._placeholder()
+        slot = checker._placeholder(aux)
         start = stage_out[aux.after]
         out = checker.run_body(aux.body, start, env, f"{aux.name}.", 1)
         weight = checker._value(aux.weight, env, "aux weight", kind=float, positive=False)

@@ -16,6 +16,8 @@ class Limits:
         max_repeat: count of a single `repeat`.
         max_depth: nesting of blocks, branches, residuals and repeats (including imports).
         max_nodes: layers in the fully expanded model.
+        max_containers: block uses, concats, residuals, repeats and repeat copies in the
+            fully expanded model (each becomes an object when the model is built).
         max_params: parameters in the model.
         max_expr_depth: nesting of operators and function calls in one expression (`1 + 1 + ...`
             counts one level per operator); keeps generated Python within its parser's nesting limit.
@@ -25,5 +27,6 @@ class Limits:
     max_repeat: int = 1_000
     max_depth: int = 48
     max_nodes: int = 50_000
+    max_containers: int = 100_000
     max_params: int = 2_000_000_000
     max_expr_depth: int = 50

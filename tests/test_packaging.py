@@ -13,8 +13,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 import inceptgen
 from inceptgen.emit.render import HEADER_MARK
 
@@ -32,9 +30,7 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH")}
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
+def build_wheel(out: Path) -> Path:
     done = subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
         capture_output=True,
@@ -46,7 +42,14 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_wheel_holds_resources_as_real_files(wheel: Path) -> None:
+def test_wheel_carries_resources_and_works_installed(tmp_path: Path) -> None:
+    """One wheel build (a few seconds) serves both checks, so parallel workers never build it twice."""
+    wheel = build_wheel(tmp_path / "dist")
+    check_resources_are_real_files(wheel)
+    check_installed_wheel_compiles_from_outside_the_checkout(wheel, tmp_path)
+
+
+def check_resources_are_real_files(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         infos = {info.filename: info for info in zf.infolist()}
         for folder, target in RESOURCES.items():
@@ -65,7 +68,7 @@ def test_wheel_holds_resources_as_real_files(wheel: Path) -> None:
         assert "inceptgen = inceptgen.cli:main" in zf.read(entry_points).decode()
 
 
-def test_installed_wheel_compiles_from_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
+def check_installed_wheel_compiles_from_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     python, command = venv / "bin" / "python", venv / "bin" / "inceptgen"

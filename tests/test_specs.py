@@ -161,7 +161,7 @@ CIFAR_MINI_MAX_MACS = 60_000_000
 
 @cache
 def _spec(name: str) -> inceptgen.Spec:
-    return inceptgen.load(SPECS / f"{name}.incept")
+    return inceptgen.load(f"@{name}")  # by name, as users load the library
 
 
 def _aux_prefixes(spec: inceptgen.Spec) -> tuple[str, ...]:
@@ -241,7 +241,7 @@ def test_header_names_source_and_figure(name: str) -> None:
     first = header[0][1:].strip()
     assert first and len(first) <= 120, "the first line is the one-line description `inceptgen specs` shows"
     text = "\n".join(header)
-    assert "Source:" in text or "Source" in text
+    assert "Source:" in text
     assert f"{EXPECTED[name].headline:,}" in text, "the header states the reference figure"
 
 

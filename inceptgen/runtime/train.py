@@ -263,6 +263,11 @@ class RunFiles:
     def source(self, target: str) -> Path:
         return self.root / f"model_{target}.py"
 
+    def all_files(self) -> list[Path]:
+        """Every file a run of either target writes (a new run never overwrites one)."""
+        per_target = [f(t) for t in TARGETS for f in (self.checkpoint, self.resume_state, self.source)]
+        return [self.run_json, self.metrics, self.summary, *per_target]
+
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():
             return []
@@ -283,7 +288,7 @@ def _run_dir(out: Path | None, resume: Path | None) -> Path:
 def _start_new_run(files: RunFiles) -> None:
     if files.root.exists() and not files.root.is_dir():
         raise TrainingError(f"{files.root} exists and is not a directory")
-    if files.run_json.exists() or files.metrics.exists():
+    if any(path.exists() for path in files.all_files()):
         raise TrainingError(
             f"{files.root} already holds a training run",
             hint="continue it with --resume, or choose another --out",

@@ -238,6 +238,7 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, spec: Any) -> dict[str
         with pytest.raises(TrainingInterruptedError, match="holds epoch 1, continue with --resume") as caught:
             train(spec, target, cifar_path(), out=out, progress=InterruptIn(epoch=2, step=2), **SMALL)
         assert "\n" not in str(caught.value)
+        assert isinstance(caught.value.__context__, KeyboardInterrupt)  # the CLI exits 130 on it
         done[target] = out
     return done
 
@@ -337,10 +338,14 @@ def test_resume_refuses_another_model(runs: dict) -> None:
         train(other, "torch", cifar_path(), resume=runs["torch"][0], **(SMALL | {"epochs": 3}))
 
 
-def test_a_new_run_never_overwrites_an_old_one(runs: dict, spec: Any) -> None:
+def test_a_new_run_never_overwrites_an_old_one(runs: dict, spec: Any, tmp_path: Path) -> None:
     out, _ = runs["torch"]
     with pytest.raises(TrainingError, match="already holds a training run"):
         train(spec, "torch", cifar_path(), out=out, **SMALL)
+    (tmp_path / "model.weights.h5").write_text("someone's weights")
+    with pytest.raises(TrainingError, match="already holds a training run"):
+        train(spec, "keras", cifar_path(), out=tmp_path, **SMALL)
+    assert (tmp_path / "model.weights.h5").read_text() == "someone's weights"
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -380,22 +385,23 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path, spec: Any) 
 # --------------------------------------------------------------------------
 # CI's acceptance test: the real thing, on the whole shared subset
 
-# Per target: epochs, batch size, peak learning rate, chosen to pass 40 % with margin in
-# well under 5 minutes on a 2-core machine (measured figures in the README).
-ACCEPTANCE = {"torch": (5, 64, 0.1), "keras": (5, 64, 0.1)}
+# Epochs, batch size and peak learning rate, the same for both targets. Measured on the 2-core
+# machine (spec of 354,826 parameters): 54.3 % test accuracy with each target after 3 epochs, in
+# 88 CPU-seconds (PyTorch) and 194 CPU-seconds (Keras) on one thread, the whole run included;
+# two cores take less wall time than that.
+ACCEPTANCE = {"epochs": 3, "batch_size": 64, "lr": 0.1}
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_cifar_mini_reaches_40_percent(target: str, tmp_path: Path) -> None:
     spec = inceptgen.load("@cifar_mini")
-    epochs, batch_size, lr = ACCEPTANCE[target]
     started = time.perf_counter()
-    summary = train(spec, target, cifar_path(), out=tmp_path, epochs=epochs, batch_size=batch_size, lr=lr)
+    summary = train(spec, target, cifar_path(), out=tmp_path, **ACCEPTANCE)
     minutes = (time.perf_counter() - started) / 60
-    print(  # the figures for the CI log (pytest -rA shows captured output of passing tests)
-        f"\nACCEPTANCE {target}: test accuracy {summary['test_accuracy']:.1%} after {epochs} epochs "
-        f"(batch {batch_size}, lr {lr}), {minutes:.2f} min, {summary['images_per_s']:.0f} img/s, "
-        f"{summary['params']['total']:,} parameters"
+    print(  # the figures for the CI log (pytest -s, or -rA, which shows passing tests' output)
+        f"\nACCEPTANCE {target}: test accuracy {summary['test_accuracy']:.1%} after {ACCEPTANCE['epochs']} epochs "
+        f"(batch {ACCEPTANCE['batch_size']}, peak lr {ACCEPTANCE['lr']}), {minutes:.2f} min, "
+        f"{summary['images_per_s']:.0f} img/s, {summary['params']['total']:,} parameters"
     )
     assert summary["data"]["train_images"] == 5000 and summary["data"]["test_images"] == 1000
     assert summary["test_accuracy"] >= 0.40
