@@ -46,7 +46,7 @@ def decode(data: bytes, file: str, limits: Limits = Limits()) -> str:
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=False)
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True)
 
 
 def parse(text: str, file: str = "<spec>", limits: Limits = Limits()) -> sx.Module:
