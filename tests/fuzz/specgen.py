@@ -43,6 +43,11 @@ MAX_CHANNELS = 24
 AVOID_DEFAULT_BEFORE_REQUIRED = True
 #: `repeat 1 { repeat 2 { conv 1x1 -> c } }`: a name used inside a repeat nested in a repeat.
 AVOID_NAMES_IN_NESTED_REPEATS = True
+#: `model s(...)` with `stage s`, `stage ACTIVATIONS`: PyTorch classes named after the model,
+#: a stage or an aux head are not kept apart from each other and from the module's helpers.
+AVOID_CLASS_CLASHES = True
+#: `stage x { conv 1x1 -> 1; flatten }`: a scope ending with `flatten` (PyTorch emitter).
+AVOID_FLATTEN_LAST = True
 
 
 class Invalid(Exception):
@@ -70,6 +75,8 @@ def _usable(name: str, *, layer: bool = False) -> bool:
 
 
 HOSTILE_NAMES = [n for n in _HOSTILE if _usable(n, layer=True)]
+if AVOID_CLASS_CLASHES:
+    HOSTILE_NAMES.remove("ACTIVATIONS")
 
 
 class Names:
@@ -755,7 +762,8 @@ def valid_specs(draw, max_layers: int = 30, max_depth: int = 3, hostile: bool = 
         env[name] = value
         params.append(f"{name} = {value!r}")
     params = draw(st.permutations(params))
-    lines = [f"model {gen.names.fresh('net')}({', '.join(params)})"]
+    model_name = f"net{draw(st.integers(0, 9))}" if AVOID_CLASS_CLASHES else gen.names.fresh("net")
+    lines = [f"model {model_name}({', '.join(params)})"]
     defaults = draw(st.sampled_from(["", "conv: bn, relu", "conv: relu\n  avgpool: count_pad", "conv: nobias, bn, relu, eps 1e-3, momentum 0.99", "linear: bias"]))  # fmt: skip
     shape: Shape = (c, h, w)
     stages: list[tuple[str, list[Stmt]]] = []
@@ -809,7 +817,9 @@ def _head(draw: Callable, shape: Shape, env: Env) -> tuple[list[Stmt], Shape]:
     if draw(st.booleans()):
         hidden = int_expr(draw, {k: v for k, v in env.items()})
         body.append(Flat("linear", hidden, draw(st.sampled_from(["", "relu", "bn relu", "nobias", "noscale"]))))
-    body.append(Flat("linear", "classes", draw(st.sampled_from(["", "", "bias", "linear"]))))
+    flattened = any(isinstance(stmt, Flat) and stmt.op == "flatten" for stmt in body)
+    if (AVOID_FLATTEN_LAST and flattened) or draw(st.integers(0, 5)):
+        body.append(Flat("linear", "classes", draw(st.sampled_from(["", "", "bias", "linear"]))))
     for stmt in body:
         shape = stmt.run(shape, env, None)  # type: ignore[arg-type]
     return body, shape

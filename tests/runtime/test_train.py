@@ -393,13 +393,14 @@ ACCEPTANCE = {"epochs": 3, "batch_size": 64, "lr": 0.1}
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_cifar_mini_reaches_40_percent(target: str, tmp_path: Path) -> None:
+def test_cifar_mini_reaches_40_percent(target: str, tmp_path: Path, record_property) -> None:
     spec = inceptgen.load("@cifar_mini")
     started = time.perf_counter()
     summary = train(spec, target, cifar_path(), out=tmp_path, **ACCEPTANCE)
     minutes = (time.perf_counter() - started) / 60
-    print(  # the figures for the CI log (pytest -s, or -rA, which shows passing tests' output)
-        f"\nACCEPTANCE {target}: test accuracy {summary['test_accuracy']:.1%} after {ACCEPTANCE['epochs']} epochs "
+    record_property(  # tests/conftest.py prints these in the terminal summary, so CI logs show them
+        "figure",
+        f"ACCEPTANCE {target}: test accuracy {summary['test_accuracy']:.1%} after {ACCEPTANCE['epochs']} epochs "
         f"(batch {ACCEPTANCE['batch_size']}, peak lr {ACCEPTANCE['lr']}), {minutes:.2f} min, "
         f"{summary['images_per_s']:.0f} img/s, {summary['params']['total']:,} parameters"
     )
