@@ -114,7 +114,7 @@ class Loader:
         self.hash = hashlib.sha256()
 
     def load_text(self, text: str, file: str) -> sx.Module:
-        self.hash.update(text.encode())
+        self.hash.update(text.encode("utf-8", "surrogatepass"))  # API text may hold lone surrogates
         return parse(text, file, self.limits)
 
     def load_import(self, item: sx.Import, importer: str) -> sx.Module:

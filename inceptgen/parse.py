@@ -58,6 +58,13 @@ def parse(text: str, file: str = "<spec>", limits: Limits = Limits()) -> sx.Modu
         SpecLimitError: bodies or expressions nested deeper than `limits` allow, or an integer
             literal with more digits than any accepted value has.
     """
+    # Text handed over directly (the API's `load(text)`) meets the same size cap as a file.
+    size = len(text.encode("utf-8", "surrogatepass")) if len(text) * 4 > limits.max_file_bytes else len(text)
+    if size > limits.max_file_bytes:
+        raise SourceError(
+            f"{file}: spec is {size:,} bytes, more than the limit of {limits.max_file_bytes:,}",
+            hint="specs are small text files; is this the right file?",
+        )
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:

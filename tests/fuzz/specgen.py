@@ -43,9 +43,11 @@ MAX_CHANNELS = 24
 AVOID_DEFAULT_BEFORE_REQUIRED = True
 #: `repeat 1 { repeat 2 { conv 1x1 -> c } }`: a name used inside a repeat nested in a repeat.
 AVOID_NAMES_IN_NESTED_REPEATS = True
-#: `model s(...)` with `stage s`, `stage ACTIVATIONS`: PyTorch classes named after the model,
-#: a stage or an aux head are not kept apart from each other and from the module's helpers.
-AVOID_CLASS_CLASHES = True
+#: Generated identifiers that clash with the generated module's own names: `model s` with
+#: `stage s` (one PyTorch class name), a stage, block or aux head named `ACTIVATIONS`, a
+#: parameter named `ConvNormAct` (PyTorch helpers), a model parameter named `input_shape`.
+AVOID_NAME_CLASHES = True
+_CLASHING = ("ACTIVATIONS", "ConvNormAct", "input_shape")
 #: `stage x { conv 1x1 -> 1; flatten }`: a scope ending with `flatten` (PyTorch emitter).
 AVOID_FLATTEN_LAST = True
 
@@ -61,7 +63,7 @@ class Invalid(Exception):
 _HOSTILE = """x y inputs outputs torch nn F math keras layers ops tf np self_ cls model params
     shape int max min round float len sum range print object Model Sequential build_model
     ConvNormAct pad_same ACTIVATIONS annotations Tensor i j k n h w c out result stem
-    head_ super_ features classes_ self_x forward_ Any typing""".split()
+    head_ super_ features classes_ self_x forward_ Any typing input_shape""".split()
 
 
 def _usable(name: str, *, layer: bool = False) -> bool:
@@ -75,8 +77,8 @@ def _usable(name: str, *, layer: bool = False) -> bool:
 
 
 HOSTILE_NAMES = [n for n in _HOSTILE if _usable(n, layer=True)]
-if AVOID_CLASS_CLASHES:
-    HOSTILE_NAMES.remove("ACTIVATIONS")
+if AVOID_NAME_CLASHES:
+    HOSTILE_NAMES = [n for n in HOSTILE_NAMES if n not in _CLASHING]
 
 
 class Names:
@@ -762,7 +764,7 @@ def valid_specs(draw, max_layers: int = 30, max_depth: int = 3, hostile: bool = 
         env[name] = value
         params.append(f"{name} = {value!r}")
     params = draw(st.permutations(params))
-    model_name = f"net{draw(st.integers(0, 9))}" if AVOID_CLASS_CLASHES else gen.names.fresh("net")
+    model_name = f"net{draw(st.integers(0, 9))}" if AVOID_NAME_CLASHES else gen.names.fresh("net")
     lines = [f"model {model_name}({', '.join(params)})"]
     defaults = draw(st.sampled_from(["", "conv: bn, relu", "conv: relu\n  avgpool: count_pad", "conv: nobias, bn, relu, eps 1e-3, momentum 0.99", "linear: bias"]))  # fmt: skip
     shape: Shape = (c, h, w)

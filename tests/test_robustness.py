@@ -1,0 +1,461 @@
+"""Robustness and security (issue 8): limits instead of hangs, safe checkpoint and model loading.
+
+Each limit of `inceptgen.limits.Limits` is hit here with the error type and a message that
+names the cap, and raised by a caller to let the same spec through. No test asserts a time:
+the measured times are in docs/robustness.md. Covered elsewhere, and not repeated here:
+encodings (tests/test_parse.py: BOM, CRLF, tabs, invalid UTF-8 and NUL with byte offsets),
+the restricted CIFAR unpickler and safe tar extraction (tests/runtime/test_data.py), `-o`
+atomic writes and refusal to overwrite (tests/test_cli.py), `weights_only` for training
+checkpoints (tests/runtime/test_train.py); docs/robustness.md maps each measure to its tests.
+"""
+
+from __future__ import annotations
+
+import ast
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import inceptgen
+from inceptgen import expr as ex
+from inceptgen.errors import InceptgenError, SourceError, SpecLimitError
+from inceptgen.limits import Limits
+
+ROOT = Path(__file__).resolve().parent.parent
+M = "model m(input = 3x8x8)\n"
+
+
+def refused(text: str, limits: Limits = Limits(), **overrides: object) -> SpecLimitError:
+    with pytest.raises(SpecLimitError) as info:
+        inceptgen.load(text, limits=limits, **overrides)
+    err = info.value
+    assert err.span is not None and err.span.line >= 1 and err.span.column >= 1, err
+    return err
+
+
+def chain(n: int, body: str, last: str = "relu") -> str:
+    """Blocks b0 ... b{n-1}, each running `body` around the next; b{n} holds `last`."""
+    blocks = "".join(f"block b{i}() {{ {body.format(next=f'b{i + 1}()')} }}\n" for i in range(n))
+    return M + blocks + f"block b{n}() {{ {last} }}\nstage s {{ b0() }}\n"
+
+
+# ----------------------------------------------------------------------------- repeats and blocks
+
+
+def test_a_billion_repeats_are_refused_before_expanding() -> None:
+    err = refused(M + "stage s { repeat 1000000000 { relu } }")
+    assert "50,000 layers" in err.message and "1,000,000,000" in err.message
+    # With the layer cap out of the way, the repeat count's own cap speaks (still nothing expanded).
+    huge = Limits(max_nodes=10**12, max_containers=10**12)
+    err = refused(M + "stage s { repeat 1000000000 { relu } }", huge)
+    assert "repeat count 1,000,000,000 is above the limit of 1,000" in err.message
+
+
+def test_repeat_limit_is_configurable() -> None:
+    err = refused(M + "stage s { repeat 1001 { relu } }")
+    assert "above the limit of 1,000" in err.message
+    assert len(inceptgen.load(M + "stage s { repeat 1001 { relu } }", limits=Limits(max_repeat=1001)).checked.nodes) > 1001
+
+
+def test_sixty_blocks_each_repeating_the_next() -> None:
+    err = refused(chain(60, "repeat 2 {{ {next} }}"))
+    assert "nesting deeper than 48 levels" in err.message
+    # Allowed that deep, the expansion (2^60 layers) is priced, not built.
+    err = refused(chain(60, "repeat 2 {{ {next} }}"), Limits(max_depth=200))
+    assert "more than 50,000 layers" in err.message
+
+
+def test_twenty_nested_repeat_3_is_priced_not_built() -> None:
+    err = refused(chain(20, "repeat 3 {{ {next} }}"))
+    assert "more than 50,000 layers" in err.message
+    assert "expands to 59,049" in err.message  # 3^10: priced block by block, refused at the first too big
+    err = refused(M + "stage s {" + "repeat 3 {" * 20 + "relu" + "}" * 20 + "}")
+    assert "more than 50,000 layers" in err.message
+
+
+def test_layer_limit_is_configurable() -> None:
+    text = M + "stage s { repeat 1000 { " + "relu; " * 51 + "} }"  # 51,000 layers
+    err = refused(text)
+    assert "more than 50,000 layers" in err.message
+    spec = inceptgen.load(text, limits=Limits(max_nodes=51_000))
+    assert sum(not n.is_container for n in spec.checked.nodes) == 51_000
+    refused(text, Limits(max_nodes=50_999))
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        "repeat 1000 { repeat 1000 { repeat 1000 { e() } } }",  # empty blocks: no layer at all
+        "repeat 1000 { repeat 1000 { concat { branch { } branch { } } } }",  # empty concats
+    ],
+    ids=["empty blocks", "empty concats"],
+)
+def test_containers_without_layers_are_counted(stage: str) -> None:
+    """Nothing but containers is still work: a billion empty block uses must not run."""
+    err = refused(M + "block e() { }\n" + f"stage s {{ {stage} }}\n")
+    assert "more than 100,000 containers" in err.message
+
+
+def test_container_limit_is_configurable() -> None:
+    deep = "".join(f"block w{i}() {{ w{i + 1}() }}\n" for i in range(20)) + "block w20() { relu }\n"
+    # 5,000 layers, each inside 21 block uses: 107,002 containers with the repeats and the stage
+    text = M + deep + "stage s { repeat 1000 { repeat 5 { w0() } } }"
+    err = refused(text)
+    assert "more than 100,000 containers" in err.message
+    spec = inceptgen.load(text, limits=Limits(max_containers=107_002))
+    assert sum(not n.is_container for n in spec.checked.nodes) == 5000
+    assert sum(n.is_container for n in spec.checked.nodes) == 107_002
+    refused(text, Limits(max_containers=107_001))
+
+
+def test_repeat_counts_from_the_input_shape_are_counted_as_built() -> None:
+    """`repeat in.channels` cannot be priced before shapes are known: the checker counts as it goes."""
+    text = M + "block e() { repeat in.channels { relu } }\nstage s { conv 1x1 -> 1000; repeat 1000 { e() } }"
+    err = refused(text)
+    assert "more than 50,000 layers" in err.message
+
+
+# ----------------------------------------------------------------------------- nesting
+
+
+@pytest.mark.parametrize("levels", [49, 200, 5000])
+@pytest.mark.parametrize(
+    ("opening", "closing"),
+    [
+        ("concat { branch { ", "} branch { } } "),
+        ("residual { ", "} "),
+        ("repeat 1 { ", "} "),
+    ],
+    ids=["concat", "residual", "repeat"],
+)
+def test_deep_nesting_is_a_limit_error_not_a_recursion_error(opening: str, closing: str, levels: int) -> None:
+    text = M + "stage s { " + opening * levels + "relu " + closing * levels + "}\n"
+    err = refused(text)
+    assert "nesting deeper than 48 levels" in err.message
+
+
+def test_nesting_at_the_limit_checks_and_compiles() -> None:
+    for body in ("concat { branch { {x} } branch { } }", "residual { {x} }", "repeat 1 { {x} }"):
+        text = "relu"
+        for _ in range(48):
+            text = body.replace("{x}", text)
+        spec = inceptgen.load(M + "stage s { " + text + " }\n")
+        for target in ("torch", "keras"):
+            compile(spec.source(target), target, "exec")
+    blocks = inceptgen.load(chain(47, "{next}"))  # a stage's call plus 47 nested calls: 48 levels
+    assert blocks.checked.input_shape == (3, 8, 8)
+    refused(chain(48, "{next}"))
+
+
+def test_nesting_limit_is_configurable() -> None:
+    text = M + "stage s { " + "residual { " * 60 + "relu" + " }" * 60 + " }\n"
+    refused(text)
+    assert inceptgen.load(text, limits=Limits(max_depth=60)).checked.nodes
+
+
+def test_thousands_of_blocks_using_each_other_do_not_recurse() -> None:
+    """The cycle check walks the block graph without recursion; the depth cap then applies."""
+    blocks = "".join(f"block b{i}() {{ b{i + 1}() }}\n" for i in range(3000))
+    err = refused(M + blocks + "block b3000() { relu }\nstage s { b0() }\n")
+    assert "nesting deeper than 48 levels" in err.message
+    with pytest.raises(inceptgen.errors.SpecNameError, match="uses itself"):
+        inceptgen.load(M + blocks + "block b3000() { b0() }\nstage s { b0() }\n")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+".join(["1"] * 5000),  # left-deep sum
+        "-" * 5000 + "1",  # unary minus
+        "max(" * 1000 + "1" + ", 1)" * 1000,  # nested calls
+        "1 - (" * 1000 + "1" + ")" * 1000,  # right-deep, parenthesised
+    ],
+    ids=["sum", "negation", "calls", "parentheses"],
+)
+def test_deep_expressions_are_a_limit_error(value: str) -> None:
+    err = refused(M + f"stage s {{ conv 1x1 -> {value} }}\n")
+    assert "expression nested deeper than 50 levels" in err.message
+
+
+def test_expression_depth_is_configurable_and_redundant_parentheses_are_free() -> None:
+    text = M + "stage s { conv 1x1 -> " + "+".join(["1"] * 60) + " }\n"
+    refused(text)
+    assert inceptgen.load(text, limits=Limits(max_expr_depth=60)).checked.outputs["main"] == (60, 8, 8)
+    parens = M + "stage s { conv 1x1 -> " + "(" * 3000 + "4" + ")" * 3000 + " }\n"
+    assert inceptgen.load(parens).checked.outputs["main"] == (4, 8, 8)
+
+
+def test_expressions_at_the_limit_compile() -> None:
+    """50 nested `round(...)` render as Python inside the parser's nesting limit."""
+    value = "round(" * 50 + "4" + ")" * 50
+    spec = inceptgen.load(M + f"block b(c) {{ conv 1x1 -> c }}\nstage s {{ conv 1x1 -> {value}; b({value}) }}\n")
+    for target in ("torch", "keras"):
+        compile(spec.source(target), target, "exec")
+
+
+# ----------------------------------------------------------------------------- sizes
+
+
+def test_file_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.incept"
+    path.write_bytes((M + "stage s { relu }\n").encode() + b"#" * 1_000_000)
+    with pytest.raises(SourceError) as info:
+        inceptgen.load(path)
+    assert "more than the limit of 1,000,000" in info.value.message
+    assert inceptgen.load(path, limits=Limits(max_file_bytes=2_000_000)).checked.outputs["main"] == (3, 8, 8)
+
+
+def test_text_given_directly_meets_the_file_size_limit() -> None:
+    with pytest.raises(SourceError, match="more than the limit of 1,000,000"):
+        inceptgen.load(M + "stage s { relu }\n" + "#" * 1_000_000)
+    with pytest.raises(SourceError, match="more than the limit of 100"):
+        inceptgen.load(M + "stage s { relu }\n" + "# é" * 30, limits=Limits(max_file_bytes=100))
+
+
+def test_imports_meet_the_file_size_limit(tmp_path: Path) -> None:
+    (tmp_path / "lib.incept").write_bytes(b"block b() { relu }\n" + b"#" * 2000)
+    (tmp_path / "main.incept").write_text('import "lib.incept"\n' + M + "stage s { b() }\n")
+    with pytest.raises(SourceError, match="lib.incept.*more than the limit of 1,000"):
+        inceptgen.load(tmp_path / "main.incept", limits=Limits(max_file_bytes=1000))
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ["9" * 5000, "0" * 5000 + "99999999999", "3x" + "9" * 100_000, "99999999999"],
+    ids=["5000 digits", "leading zeros", "100000-digit size", "11 digits"],
+)
+def test_huge_integer_literals(literal: str) -> None:
+    """Refused at the literal, before Python's own 4,300-digit conversion limit can raise."""
+    err = refused(M + f"stage s {{ conv 1x1 -> {literal} }}\n")
+    assert f"larger than the limit {ex.MAX_INT}" in err.message
+    assert err.span.line == 2 and err.span.column == 23
+
+
+def test_leading_zeros_are_not_digits() -> None:
+    assert inceptgen.load(M + "stage s { conv 1x1 -> " + "0" * 5000 + "7 }\n").checked.outputs["main"] == (7, 8, 8)
+
+
+def test_numbers_beyond_floats() -> None:
+    with pytest.raises(inceptgen.errors.SpecArgumentError, match="non-finite"):
+        inceptgen.load(M + "stage s { conv 1x1 -> 1e400 }\n")
+
+
+def test_parameter_limit() -> None:
+    err = refused(M + "stage s { conv 7x7 -> 2000000000 }\n")
+    assert "296,000,000,000 parameters, above the limit of 2,000,000,000" in err.message  # 7*7*3*2e9 + 2e9
+    spec = inceptgen.load(M + "stage s { conv 7x7 -> 2000000000 }\n", limits=Limits(max_params=10**12))
+    assert spec.checked.total_params == 7 * 7 * 3 * 2_000_000_000 + 2_000_000_000
+
+
+def test_default_limits_are_the_documented_ones() -> None:
+    """docs/robustness.md and docs/language.md state these values."""
+    assert Limits() == Limits(
+        max_file_bytes=1_000_000,
+        max_repeat=1_000,
+        max_depth=48,
+        max_nodes=50_000,
+        max_containers=100_000,
+        max_params=2_000_000_000,
+        max_expr_depth=50,
+    )
+    assert ex.MAX_INT == 2**31 - 1
+    doc = (ROOT / "docs" / "robustness.md").read_text()
+    for value in ("1,000,000", "1,000", "48", "50,000", "100,000", "2,000,000,000", "2,147,483,647"):
+        assert value in doc
+
+
+def test_api_text_with_lone_surrogates_is_a_spec_error() -> None:
+    with pytest.raises(inceptgen.errors.SpecSyntaxError) as info:
+        inceptgen.load(M + "stage s { relu \ud800 }\n")
+    assert (info.value.span.line, info.value.span.column) == (2, 16)
+
+
+# ----------------------------------------------------------------------------- checkpoints and models
+
+
+def _calls(name: str) -> list[tuple[Path, ast.Call]]:
+    found = []
+    for path in sorted((ROOT / "inceptgen").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                if called == name:
+                    found.append((path, node))
+    return found
+
+
+def _keyword(call: ast.Call, name: str) -> object:
+    for kw in call.keywords:
+        if kw.arg == name and isinstance(kw.value, ast.Constant):
+            return kw.value.value
+    return None
+
+
+def test_every_torch_load_is_weights_only() -> None:
+    loads = _calls("load")
+    torch_loads = [(p, c) for p, c in loads if isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", "") == "torch"]
+    assert torch_loads, "expected the runtime to load PyTorch checkpoints somewhere"
+    for path, call in torch_loads:
+        assert _keyword(call, "weights_only") is True, f"{path}:{call.lineno}: torch.load without weights_only=True"
+    for path, call in loads:
+        assert _keyword(call, "allow_pickle") is not True, f"{path}:{call.lineno}: np.load(allow_pickle=True)"
+
+
+def test_keras_models_are_never_loaded_unsafely() -> None:
+    """No `load_model` without `safe_mode=True`; weights load with `load_weights` (HDF5: data only)."""
+    for path, call in _calls("load_model"):
+        assert _keyword(call, "safe_mode") is True, f"{path}:{call.lineno}: load_model without safe_mode=True"
+    for path in (ROOT / "inceptgen").rglob("*.py"):
+        text = path.read_text()
+        assert "enable_unsafe_deserialization" not in text, path
+        assert "safe_mode=False" not in text, path
+
+
+def test_only_the_restricted_unpickler_unpickles() -> None:
+    """`pickle.load(s)` appears nowhere; the CIFAR loader's Unpickler subclass restricts `find_class`."""
+    for name in ("loads", "load"):
+        for path, call in _calls(name):
+            assert getattr(call.func, "value", None) is None or getattr(call.func.value, "id", "") != "pickle", (
+                f"{path}:{call.lineno}: pickle.{name}"
+            )
+    data = (ROOT / "inceptgen" / "runtime" / "data.py").read_text()
+    assert re.search(r"class \w+\(pickle\.Unpickler\)", data) and "def find_class" in data
+
+
+class _Payload:
+    """Unpickling this calls `open(marker, "w")`: the file appears if the payload runs."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("format_", ["legacy pickle", "torch zip"])
+def test_convert_refuses_a_checkpoint_that_would_run_code(tmp_path: Path, format_: str) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from inceptgen.runtime.convert import convert_checkpoint
+
+    spec = inceptgen.load(M + "stage s { conv 3x3 -> 4 relu }\nhead { global_avgpool; linear -> 2 }\n")
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    state = {k: v for k, v in spec.to_torch().state_dict().items()}
+    state["head.linear.bias"] = _Payload(marker)
+    if format_ == "legacy pickle":
+        evil.write_bytes(pickle.dumps(state))
+    else:
+        torch.save(state, evil)
+    out = tmp_path / "out.weights.h5"
+    with pytest.raises(InceptgenError, match="cannot read PyTorch checkpoint") as info:
+        convert_checkpoint(spec, "torch", "keras", evil, out)
+    assert not marker.exists(), "the checkpoint's payload ran"
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out*"))  # no temporary file left behind
+
+
+def test_convert_accepts_a_plain_state_dict(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from inceptgen.runtime.convert import convert_checkpoint
+
+    spec = inceptgen.load(M + "stage s { conv 3x3 -> 4 relu }\nhead { global_avgpool; linear -> 2 }\n")
+    good = tmp_path / "good.pt"
+    torch.save(spec.to_torch().state_dict(), good)
+    out = tmp_path / "out.weights.h5"
+    convert_checkpoint(spec, "torch", "keras", good, out)
+    assert out.stat().st_size > 0
+
+
+SAFE_MODE_SPEC = """
+model safe(input = 3x9x9, classes = 3)
+block res(scale) {
+  residual scale {
+    conv 1x1 -> 4 relu
+    conv 3x3 -> in.channels linear
+  }
+  relu
+}
+stage s {
+  conv 3x3 -> 6 bn relu
+  maxpool 3x3 stride 2 pad 1 ceil       # padding with -inf: the Pad2D layer
+  avgpool 3x3 stride 1 pad 1x0          # explicit padding left out of the average: MaskedAveragePooling2D
+  res(0.17)
+}
+head { global_avgpool; dropout 0.2; linear -> classes }
+"""
+
+
+def test_generated_keras_models_load_in_safe_mode(tmp_path: Path) -> None:
+    """Residual scaling and the custom padding layers save and load with `safe_mode=True`."""
+    keras = pytest.importorskip("keras")
+    import numpy as np
+
+    spec = inceptgen.load(SAFE_MODE_SPEC)
+    model = spec.to_keras()
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert {"Rescaling", "Pad2D", "MaskedAveragePooling2D"} <= kinds, kinds
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    x = np.random.default_rng(0).normal(size=(2, 9, 9, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), np.asarray(model(x, training=False)), rtol=1e-6, atol=1e-6)
+
+
+def test_no_generated_keras_model_needs_lambda_layers() -> None:
+    """A Lambda layer holds Python bytecode: safe mode refuses it. No stdlib spec emits one."""
+    from inceptgen.stdlib import list_specs
+
+    for name in list_specs():
+        source = inceptgen.load(f"@{name}").source("keras")
+        assert "Lambda" not in source, name
+    assert "Lambda" not in inceptgen.load(SAFE_MODE_SPEC).source("keras")
+
+
+def test_interrupted_checkpoint_write_keeps_the_old_file(tmp_path: Path) -> None:
+    """`atomic_path` (training checkpoints, convert): Ctrl-C while writing leaves the old file whole."""
+    from inceptgen.atomic import atomic_path
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"old checkpoint")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(path, suffix=".pt") as tmp:
+            tmp.write_bytes(b"half a new chec")
+            raise KeyboardInterrupt
+    assert path.read_bytes() == b"old checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+    with atomic_path(path, suffix=".pt") as tmp:
+        tmp.write_bytes(b"new checkpoint")
+    assert path.read_bytes() == b"new checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+@pytest.mark.parametrize("module", ["train.py", "convert.py"])
+def test_checkpoints_are_written_through_atomic_path(module: str) -> None:
+    """Every `torch.save`, `save_weights` and `np.savez` of the runtime writes a temporary file
+    inside `with atomic_path(...)`, renamed over the checkpoint only when complete."""
+    path = ROOT / "inceptgen" / "runtime" / module
+    tree = ast.parse(path.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    writers = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("save", "save_weights", "savez", "savez_compressed")
+    ]
+    assert writers, module
+    for call in writers:
+        node, guarded = call, False
+        while node in parents and not guarded:
+            node = parents[node]
+            guarded = isinstance(node, ast.With) and any(
+                isinstance(item.context_expr, ast.Call) and getattr(item.context_expr.func, "id", "") == "atomic_path"
+                for item in node.items
+            )
+        assert guarded, f"{module}:{call.lineno}: {ast.unparse(call.func)} outside `with atomic_path(...)`"
