@@ -30,15 +30,13 @@ BATCH = 32
 
 def _copy_by_position(source_tensors, target_model) -> None:
     """Copy a state dict into a model whose tensors come in the same order and shapes."""
-    import torch
-
     target = target_model.state_dict()
     keys = [k for k in target if not k.endswith("num_batches_tracked")]
     values = [v for k, v in source_tensors.items() if not k.endswith("num_batches_tracked")]
     assert len(keys) == len(values), (len(keys), len(values))
-    for key, value in zip(keys, values):
+    for key, value in zip(keys, values, strict=True):
         assert target[key].shape == value.shape, (key, target[key].shape, value.shape)
-    target_model.load_state_dict({**target, **dict(zip(keys, values))})
+    target_model.load_state_dict({**target, **dict(zip(keys, values, strict=True))})
 
 
 def torch_rows(n: int) -> list[list[object]]:
