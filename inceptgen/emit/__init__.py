@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from inceptgen.check import Checked
-from inceptgen.errors import InceptgenError
+from inceptgen.errors import InceptgenError, UnsupportedError
 
 __all__ = ["emit", "TARGETS"]
 
@@ -19,6 +19,9 @@ def emit(checked: Checked, target: str, source_name: str = "<spec>", optimize: b
     if target == "torch":
         from inceptgen.emit.torch import TorchEmitter as emitter
     elif target == "keras":
+        if optimize:
+            # XLA / grappler already fold batch-norm; the torch rewrites have no Keras counterpart yet.
+            raise UnsupportedError("--optimize is implemented for the torch target only")
         from inceptgen.emit.keras import KerasEmitter as emitter
     else:
         raise InceptgenError(f"unknown target {target!r}", hint=f"targets: {', '.join(TARGETS)}")
