@@ -104,7 +104,7 @@ def _round(x: float) -> int:
 
 #: Functions a spec may call, with the Python the emitters write for them.
 FUNCTIONS: dict[str, tuple[Callable[..., Value], str]] = {
-    "round": (_round, "int(math.floor({0} + 0.5))"),
+    "round": (_round, "math.floor({0} + 0.5)"),
     "int": (int, "int({0})"),
     "max": (max, "max({args})"),
     "min": (min, "min({args})"),

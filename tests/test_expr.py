@@ -133,7 +133,7 @@ RENDERING = [
     ("c // (4 * 2)", "c // (4 * 2)"),
     ("c * 2 // 4", "c * 2 // 4"),
     ("-(c + 1)", "-(c + 1)"),
-    ("round(c * w)", "int(math.floor(c * w + 0.5))"),
+    ("round(c * w)", "math.floor(c * w + 0.5)"),
     ("int(c / 3)", "int(c / 3)"),
     ("max(c, 8)", "max(c, 8)"),
     ("in.channels * 2", "in_channels * 2"),

@@ -20,7 +20,9 @@ class TorchEmitter(Emitter):
         self.helpers: set[str] = set()
         self.lazy = False
         for view in self.views:
-            view.values = {"out_channels": self._prepare(view.stmts, "in_channels", view)}  # type: ignore[attr-defined]
+            out = self._prepare(view.stmts, "in_channels", view)
+            # "?" = unknown after a flatten: only a (lazy) linear layer can follow it.
+            view.values = {"out_channels": "None" if out == "?" else out}  # type: ignore[attr-defined]
         stages = [v for v in self.views if v.kind in ("stage", "head")]
         auxes = [v for v in self.views if v.kind == "aux"]
         return {
