@@ -829,8 +829,8 @@ def _head(draw: Callable, shape: Shape, env: Env) -> tuple[list[Stmt], Shape]:
 
 # --------------------------------------------------------------------------- mutations
 
-#: Tokens: words, numbers and sizes, strings, operators, single punctuation; whitespace apart.
-_TOKEN = re.compile(r'"[^"\n]*"|[A-Za-z_]\w*|\d+(?:\.\d+)?(?:x\d+)*|->|//|\S')
+#: Tokens: a whole comment, words, numbers and sizes, strings, operators, single punctuation.
+_TOKEN = re.compile(r'#[^\n]*|"[^"\n]*"|[A-Za-z_]\w*|\d+(?:\.\d+)?(?:x\d+)*|->|//|\S')
 
 
 def tokens(text: str) -> list[tuple[int, int]]:
