@@ -338,8 +338,8 @@ class _Payload:
 
 @pytest.mark.parametrize("format_", ["legacy pickle", "torch zip"])
 def test_convert_refuses_a_checkpoint_that_would_run_code(tmp_path: Path, format_: str) -> None:
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("keras")
+    import torch
+    import keras  # noqa: F401
     from inceptgen.runtime.convert import convert_checkpoint
 
     spec = inceptgen.load(M + "stage s { conv 3x3 -> 4 relu }\nhead { global_avgpool; linear -> 2 }\n")
@@ -360,8 +360,8 @@ def test_convert_refuses_a_checkpoint_that_would_run_code(tmp_path: Path, format
 
 
 def test_convert_accepts_a_plain_state_dict(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("keras")
+    import torch
+    import keras  # noqa: F401
     from inceptgen.runtime.convert import convert_checkpoint
 
     spec = inceptgen.load(M + "stage s { conv 3x3 -> 4 relu }\nhead { global_avgpool; linear -> 2 }\n")
@@ -393,7 +393,7 @@ head { global_avgpool; dropout 0.2; linear -> classes }
 
 def test_generated_keras_models_load_in_safe_mode(tmp_path: Path) -> None:
     """Residual scaling and the custom padding layers save and load with `safe_mode=True`."""
-    keras = pytest.importorskip("keras")
+    import keras
     import numpy as np
 
     spec = inceptgen.load(SAFE_MODE_SPEC)
