@@ -148,11 +148,16 @@ def test_generated_specs_are_ruff_clean(gen: GenSpec) -> None:
         assert result.returncode == 0, f"{target}:\n{result.stdout}{result.stderr}\n{gen.text}"
 
 
+@pytest.fixture(scope="module")
+def frameworks() -> None:
+    """Both frameworks imported before hypothesis starts (TensorFlow raises the recursion limit on import)."""
+    import keras  # noqa: F401
+    import torch  # noqa: F401
+
+
 @fuzz_settings(15, 0.01, deadline=None)
 @given(valid_specs(max_layers=10, max_depth=2))
-def test_small_generated_specs_agree_between_frameworks(gen: GenSpec) -> None:
-    import torch  # noqa: F401
-    import keras  # noqa: F401
+def test_small_generated_specs_agree_between_frameworks(frameworks: None, gen: GenSpec) -> None:
     from inceptgen.runtime.parity import run_parity
 
     spec = load_generated(gen)

@@ -65,7 +65,7 @@ class ScopeView:
 #: no parameter, class or builder function may shadow them.
 _TARGET_NAMES = frozenset(
     {"torch", "nn", "F", "math", "keras", "layers", "build_model", "load_reference", "fold_batchnorm", "ACTIVATIONS"}
-    | {"ConvNormAct", "LinearNormAct", "pad_same", "Pad2d"}
+    | {"ConvNormAct", "LinearNormAct", "pad_same", "trim_ceil_windows", "Pad2d"}
     | {"conv_norm_act", "dense_norm_act", "window_padding", "Pad2D", "MaskedAveragePooling2D"}
 )
 

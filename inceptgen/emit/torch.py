@@ -6,7 +6,7 @@ from inceptgen import ir
 from inceptgen.emit.base import ScopeView, Stmt, constant
 from inceptgen.emit.render import Emitter
 from inceptgen.errors import UnsupportedError
-from inceptgen.names import class_name
+from inceptgen.names import Namespace, class_name
 
 __all__ = ["TorchEmitter"]
 
@@ -19,6 +19,9 @@ class TorchEmitter(Emitter):
     def template_values(self) -> dict[str, object]:
         self.helpers: set[str] = set()
         self.lazy = False
+        for view in self.views:
+            if view.kind == "repeat" and view.uses_in_channels:
+                _take_block_in_channels(view)
         for view in self.views:
             out = self._prepare(view.stmts, "in_channels", view)
             # "?" = unknown after a flatten: only a (lazy) linear layer can follow it.
@@ -93,7 +96,7 @@ class TorchEmitter(Emitter):
                     v.update(cls=callee.class_name, args=self._args(call, callee, view))
                 else:
                     assert stmt.scope is not None
-                    v.update(cls=stmt.scope.class_name, args=[n for _, n, _ in stmt.scope.params])
+                    v.update(cls=stmt.scope.class_name, args=_body_args(stmt.scope, view))
                 return f"self.{node.name}[-1].out_channels"
             case ir.Flatten():
                 return "?"
@@ -166,22 +169,40 @@ class TorchEmitter(Emitter):
         kernel, stride = constant(node.kernel), constant(node.stride)
         _constant_pad(node)
         padding = _torch_padding(constant(node.pad), kernel, stride, 1)
-        if padding == '"same"' or _asymmetric(padding):
-            if node.kind == "avg" and not node.count_pad:
-                raise UnsupportedError(
-                    "average pooling that excludes asymmetric padding has no PyTorch equivalent", node.span,
-                    "use 'pad same' only with stride 1 and an odd kernel, or add count_pad",
-                )  # fmt: skip
-            self.helpers.add("pad_same")
+        # nn.*Pool2d pads both sides alike: other padding is applied to the input first.
         padded = padding == '"same"' or _asymmetric(padding)
+        if padded:
+            self.helpers.add("pad_same")
+        if node.ceil and _asymmetric(padding):
+            self.helpers.add("trim_ceil_windows")
         return {
             "kernel": self.window_value(node.kernel, view),
             "stride": self.window_value(node.stride, view),
             "padding": padding,
             "pad_value": ("-math.inf" if node.kind == "max" else "0.0") if padded else "",
             "ceil": node.ceil,
-            "count_pad": node.count_pad,
+            "count_pad": node.count_pad or padded,
+            # The padding is part of the pooled input: average over the real cells only...
+            "mask": padded and node.kind == "avg" and not node.count_pad,
+            # ...and start no window in the trailing padding (the checker's ceil-mode rule).
+            "trim": node.ceil and _asymmetric(padding),
         }
+
+
+def _take_block_in_channels(view: ScopeView) -> None:
+    """Give a repeat body the enclosing block's `in.channels` as a parameter of its own.
+
+    In the spec, `in.channels` inside a repeat means the block's input channels; the
+    body's class already has `in_channels`, the input of each copy.
+    """
+    name = Namespace(set(view.names.values()) | {"in_channels"}).name("block_in_channels")
+    view.names["in.channels"] = name
+    view.params.append(("in.channels", name, None))
+
+
+def _body_args(body: ScopeView, view: ScopeView) -> list[str]:
+    """Arguments of a repeat body's class: the enclosing scope's values of its parameters."""
+    return [py if py == view.names[spec] else f"{py}={view.names[spec]}" for spec, py, _ in body.params]
 
 
 def _constant_pad(node: ir.Conv | ir.Pool) -> None:

@@ -50,6 +50,14 @@ AVOID_NAME_CLASHES = True
 _CLASHING = ("ACTIVATIONS", "ConvNormAct", "input_shape")
 #: `stage x { conv 1x1 -> 1; flatten }`: a scope ending with `flatten` (PyTorch emitter).
 AVOID_FLATTEN_LAST = True
+#: `maxpool 3x3 pad 1x0x0x1 ceil`: PyTorch adds a window made only of (-inf) padding.
+AVOID_CEIL_WITH_ASYMMETRIC_PAD = True
+#: `block b() { conv 1x1 -> 1; repeat 1 { conv 1x1 -> in.channels } }`: PyTorch reads the
+#: repeat copy's input channels instead of the block's.
+AVOID_IN_CHANNELS_IN_REPEATS = True
+
+#: Largest channel count a block may reach when used again with other arguments.
+MAX_REUSED_CHANNELS = 64
 
 
 class Invalid(Exception):
@@ -238,6 +246,8 @@ class Conv(Stmt):
         if len(shape) != 3:
             raise Invalid("conv needs a map")
         cout = _int(self.out, env, "channels")
+        if cout > MAX_REUSED_CHANNELS:
+            raise Invalid("too wide")
         if shape[0] % self.groups or cout % self.groups:
             raise Invalid("groups")
         h, w = _spatial(shape, self.kernel, self.stride, (self.dilation,) * 2, self.pad, False)
@@ -593,6 +603,8 @@ class Gen:
                 )
             )
         ceil = kind == "max" and pad != "same" and not preserve and draw(st.integers(0, 2)) == 0
+        if AVOID_CEIL_WITH_ASYMMETRIC_PAD and isinstance(pad, tuple) and len(pad) == 4:
+            ceil = False
         # PyTorch has no average pooling that leaves asymmetric padding out of the average:
         # the emitter refuses it (a documented UnsupportedError), so count the padding there.
         s = stride or kernel
@@ -664,6 +676,8 @@ class Gen:
         inner = env
         if AVOID_NAMES_IN_NESTED_REPEATS and self.repeats:
             inner = {k: v for k, v in env.items() if k == "in.channels"}
+        if AVOID_IN_CHANNELS_IN_REPEATS:
+            inner = {k: v for k, v in inner.items() if k != "in.channels"}
         self.repeats += 1
         try:
             body, _ = self.body(shape, inner, depth + 1, draw(st.integers(1, 2)), preserve=True)
