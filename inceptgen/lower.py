@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -194,6 +195,7 @@ class _Lowerer:
             first = self.blocks[item.name].span
             raise SpecNameError(f"block {item.name!r} is already defined at {first}", item.span)
         params = self._params(item.params, "block parameter")
+        _required_first(params)
         for p in params:
             # Arguments are evaluated where the block is used, so a default naming anything
             # (`e = c * 2`) would silently read the caller's names: defaults are constants.
@@ -639,6 +641,17 @@ def _unused_blocks(blocks, scopes, files, main_file) -> tuple[tuple[str, Span], 
         for name, b in blocks.items()
         if name not in used and files[name] == main_file
     )
+
+
+def _required_first(params: tuple[ir.Param, ...]) -> None:
+    """As in Python, parameters without a default come before those with one."""
+    for before, after in itertools.pairwise(params):
+        if before.default is not None and after.default is None:
+            raise SpecArgumentError(
+                f"block parameter {after.name!r} has no default but follows {before.name!r}, which has one",
+                after.span,
+                "put the parameters without a default first",
+            )
 
 
 def lower_text(text: str, file: str = "<spec>", limits: Limits = Limits(), resolve_stdlib=None) -> ir.Model:

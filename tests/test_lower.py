@@ -390,6 +390,8 @@ def test_argument_errors(call: str, error, at: str, fragment: str) -> None:
 PARAM_ERRORS = [
     ("block b(c, c) { relu }\nstage s { b(1, 2) }", SpecNameError, 2, 12),
     ("block b(class) { relu }\nstage s { b(1) }", SpecNameError, 2, 9),
+    ("block b(a = 2, c) { relu }\nstage s { b(c = 1) }", SpecArgumentError, 2, 16),
+    ("block b(c, a = 2) { relu }\nstage s { b(1) }", None, None, None),
     ("block b() { relu }\nblock b() { relu }\nstage s { b() }", SpecNameError, 3, 1),
     ("block conv() { relu }\nstage s { conv() }", SpecNameError, 2, 1),
     ("stage s { relu }\nstage s { relu }", SpecNameError, 3, 1),

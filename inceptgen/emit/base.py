@@ -85,7 +85,8 @@ def constant(e: ex.Expr) -> ex.Value | None:
 
 def model_param_names(model: ir.Model) -> dict[str, str]:
     """Spec parameter -> Python keyword argument of `build_model` (`input` -> `input_shape`)."""
-    space = Namespace({"self", "x", "name", "model", "in_channels", "inputs", "outputs", "aux_outputs", *_TARGET_NAMES})
+    reserved = {"self", "x", "name", "model", "in_channels", "inputs", "outputs", "aux_outputs", "input_shape"}
+    space = Namespace(reserved | _TARGET_NAMES)
     names = {p.name: space.name(_clear_of_locals(p.name)) for p in model.params if p.name != "input"}
     return {p.name: names.get(p.name, "input_shape") for p in model.params}
 
@@ -125,16 +126,27 @@ class _Builder:
         self.model_names = model_param_names(self.model)
         block_params = {p.name for b in self.model.blocks.values() for p in b.params}
         self.block_params = block_params | {f"{p}_" for p in block_params}
-        self.class_names = Namespace(_TARGET_NAMES | self.block_params | set(self.model_names.values()))
+        # The model's own class keeps its plain name: scopes' classes keep clear of it.
+        model_class = class_name(self.model.name)
+        self.class_names = Namespace(_TARGET_NAMES | self.block_params | set(self.model_names.values()) | {model_class})
         self.func_names = Namespace(
             {"name", "x", "inputs", "outputs", "aux_outputs", "in_channels", "input_shape"}
             | _TARGET_NAMES
             | set(self.model_names.values())
         )
 
-    def view(self, kind: str, spec_name: str, params, body, doc: str, shape_of: Callable[[str], str] | None) -> ScopeView:
+    def view(
+        self,
+        kind: str,
+        spec_name: str,
+        params,
+        body,
+        doc: str,
+        shape_of: Callable[[str], str] | None,
+        inherited: dict[str, str] | None = None,
+    ) -> ScopeView:
         space = Namespace({"self", "x", "name", "in_channels", "r", *_TARGET_NAMES})
-        names = {"in.channels": "in_channels"}
+        names = {"in.channels": "in_channels", **(inherited or {})}
         names.update({spec: space.name(_clear_of_locals(spec)) for spec, _ in params})
         py_params = [(spec, names[spec], default) for spec, default in params]
         view = ScopeView(
@@ -171,11 +183,13 @@ class _Builder:
                 stmt.body_out = "r" if var == "x" else f"{var}_r"
                 stmt.body = self.stmts(node.body, inp, stmt.body_out, owner, view, None)
             elif isinstance(node, ir.Repeat) and node.single_call is None:
-                stmt.scope = self.view("repeat", f"{owner}_{node.name}", [], node.body, f"One copy of `{owner}.{node.name}`.", None)
-                # The body is called with the enclosing scope's values, under the same Python names.
+                # The body is called with the enclosing scope's values, under the same Python names
+                # (known before the body is built: a repeat nested in it passes them on).
                 free = _free_params(node.body, set(view.names) - {"in.channels"})
-                stmt.scope.params = [(p, view.names[p], None) for p in free]
-                stmt.scope.names.update({p: view.names[p] for p, _, _ in stmt.scope.params})
+                inherited = {p: view.names[p] for p in free}
+                doc = f"One copy of `{owner}.{node.name}`."
+                stmt.scope = self.view("repeat", f"{owner}_{node.name}", [], node.body, doc, None, inherited)
+                stmt.scope.params = [(p, py, None) for p, py in inherited.items()]
             if shape_of is not None:
                 stmt.comment = shape_of(node.name)
             out.append(stmt)

@@ -22,10 +22,19 @@ class TorchEmitter(Emitter):
         for view in self.views:
             if view.kind == "repeat" and view.uses_in_channels:
                 _take_block_in_channels(view)
+        # "?" = unknown after a flatten: only a (lazy) linear layer can follow it, in the
+        # same scope or in the stage (or aux head) after it.
+        flattened: set[str] = set()
+        previous = None
         for view in self.views:
-            out = self._prepare(view.stmts, "in_channels", view)
-            # "?" = unknown after a flatten: only a (lazy) linear layer can follow it.
+            after = self._aux_after(view) if view.kind == "aux" else previous
+            start = "?" if view.kind in ("stage", "head", "aux") and after in flattened else "in_channels"
+            out = self._prepare(view.stmts, start, view)
             view.values = {"out_channels": "None" if out == "?" else out}  # type: ignore[attr-defined]
+            if view.kind in ("stage", "head"):
+                previous = view.spec_name
+                if out == "?":
+                    flattened.add(view.spec_name)
         stages = [v for v in self.views if v.kind in ("stage", "head")]
         auxes = [v for v in self.views if v.kind == "aux"]
         return {

@@ -36,25 +36,12 @@ Env = dict[str, float]
 #: Largest channel count drawn; keeps models tiny (parity builds both frameworks).
 MAX_CHANNELS = 24
 
-# Emitter bugs found by this generator and reported (docs/robustness.md); while True, the
-# generator steers clear of them so that the fuzz tests keep guarding everything else.
-# Set to False once fixed, and the generator draws those specs again.
-#: `block b(a = 2, c)`: a parameter without a default after one with a default.
-AVOID_DEFAULT_BEFORE_REQUIRED = True
-#: `repeat 1 { repeat 2 { conv 1x1 -> c } }`: a name used inside a repeat nested in a repeat.
-AVOID_NAMES_IN_NESTED_REPEATS = True
-#: Generated identifiers that clash with the generated module's own names: `model s` with
-#: `stage s` (one PyTorch class name), a stage, block or aux head named `ACTIVATIONS`, a
-#: parameter named `ConvNormAct` (PyTorch helpers), a model parameter named `input_shape`.
-AVOID_NAME_CLASHES = True
-_CLASHING = ("ACTIVATIONS", "ConvNormAct", "input_shape")
-#: `stage x { conv 1x1 -> 1; flatten }`: a scope ending with `flatten` (PyTorch emitter).
-AVOID_FLATTEN_LAST = True
-#: `maxpool 3x3 pad 1x0x0x1 ceil`: PyTorch adds a window made only of (-inf) padding.
-AVOID_CEIL_WITH_ASYMMETRIC_PAD = True
-#: `block b() { conv 1x1 -> 1; repeat 1 { conv 1x1 -> in.channels } }`: PyTorch reads the
-#: repeat copy's input channels instead of the block's.
-AVOID_IN_CHANNELS_IN_REPEATS = True
+# Emitter bugs this generator found, all fixed (docs/robustness.md lists them): a name
+# read inside a repeat nested in a repeat; `in.channels` inside a repeat body (PyTorch read
+# each copy's input); generated names clashing with the module's own (`model s` with
+# `stage s`, a model parameter `input_shape`); a stage ending with `flatten` before a
+# linear in the next stage; ceil mode over asymmetric padding, and average pooling that
+# excludes asymmetric padding (PyTorch).
 
 #: Largest channel count a block may reach when used again with other arguments.
 MAX_REUSED_CHANNELS = 64
@@ -85,10 +72,6 @@ def _usable(name: str, *, layer: bool = False) -> bool:
 
 
 HOSTILE_NAMES = [n for n in _HOSTILE if _usable(n, layer=True)]
-if AVOID_NAME_CLASHES:
-    HOSTILE_NAMES = [n for n in HOSTILE_NAMES if n not in _CLASHING]
-
-
 class Names:
     """Fresh identifiers: plain (`p3`) or, when drawn, hostile ones not yet used."""
 
@@ -489,7 +472,6 @@ class Gen:
         self.budget = Budget(max_layers, max_depth)
         self.features: set[str] = set()
         self.layers = 0
-        self.repeats = 0  # repeats around the statement being drawn
 
     # running --------------------------------------------------------------------
     def run_body(self, body: list[Stmt], shape: Shape, env: Env) -> Shape:
@@ -603,19 +585,7 @@ class Gen:
                 )
             )
         ceil = kind == "max" and pad != "same" and not preserve and draw(st.integers(0, 2)) == 0
-        if AVOID_CEIL_WITH_ASYMMETRIC_PAD and isinstance(pad, tuple) and len(pad) == 4:
-            ceil = False
-        # PyTorch has no average pooling that leaves asymmetric padding out of the average:
-        # the emitter refuses it (a documented UnsupportedError), so count the padding there.
-        s = stride or kernel
-        symmetric = pad == "valid" or isinstance(pad, int) or (isinstance(pad, tuple) and len(pad) == 2)
-        odd_same = pad == "same" and s == (1, 1) and kernel[0] % 2 == 1 and kernel[1] % 2 == 1
-        count_pad: bool | None = None
-        if kind == "avg":
-            if not (symmetric or odd_same):
-                count_pad = True
-            elif draw(st.booleans()):
-                count_pad = draw(st.booleans())
+        count_pad = draw(st.sampled_from([None, True, False])) if kind == "avg" else None
         if ceil:
             self.features.add("ceil")
         self.features.add(f"{kind}pool pad {type(pad).__name__}")
@@ -673,16 +643,7 @@ class Gen:
             call = self._call(shape, env, depth + 1, preserve=True, reuse_only=True)
             if call is not None:
                 return Repeat(count, [call], self.names.fresh("n") if draw(st.integers(0, 5)) == 0 else None)
-        inner = env
-        if AVOID_NAMES_IN_NESTED_REPEATS and self.repeats:
-            inner = {k: v for k, v in env.items() if k == "in.channels"}
-        if AVOID_IN_CHANNELS_IN_REPEATS:
-            inner = {k: v for k, v in inner.items() if k != "in.channels"}
-        self.repeats += 1
-        try:
-            body, _ = self.body(shape, inner, depth + 1, draw(st.integers(1, 2)), preserve=True)
-        finally:
-            self.repeats -= 1
+        body, _ = self.body(shape, env, depth + 1, draw(st.integers(1, 2)), preserve=True)
         if not any(not isinstance(stmt, Defaults) for stmt in body):
             return None  # an empty repeat body is an error
         return Repeat(count, body, self.names.fresh("n") if draw(st.integers(0, 5)) == 0 else None)
@@ -720,8 +681,8 @@ class Gen:
             is_float = draw(st.integers(0, 4)) == 0
             value: float = draw(st.sampled_from([0.1, 0.2, 0.5])) if is_float else draw(st.integers(1, MAX_CHANNELS))
             default = value if draw(st.integers(0, 2)) == 0 else None
-            if AVOID_DEFAULT_BEFORE_REQUIRED and default is None and any(d is not None for _, d in params):
-                default = value
+            if default is None and any(d is not None for _, d in params):
+                default = value  # as in Python, required parameters come first
             params.append((pname, default))
             values[pname] = value
         inner_env: Env = {**values, "in.channels": shape[0]}
@@ -778,7 +739,7 @@ def valid_specs(draw, max_layers: int = 30, max_depth: int = 3, hostile: bool = 
         env[name] = value
         params.append(f"{name} = {value!r}")
     params = draw(st.permutations(params))
-    model_name = f"net{draw(st.integers(0, 9))}" if AVOID_NAME_CLASHES else gen.names.fresh("net")
+    model_name = gen.names.fresh("net")
     lines = [f"model {model_name}({', '.join(params)})"]
     defaults = draw(st.sampled_from(["", "conv: bn, relu", "conv: relu\n  avgpool: count_pad", "conv: nobias, bn, relu, eps 1e-3, momentum 0.99", "linear: bias"]))  # fmt: skip
     shape: Shape = (c, h, w)
@@ -833,8 +794,7 @@ def _head(draw: Callable, shape: Shape, env: Env) -> tuple[list[Stmt], Shape]:
     if draw(st.booleans()):
         hidden = int_expr(draw, {k: v for k, v in env.items()})
         body.append(Flat("linear", hidden, draw(st.sampled_from(["", "relu", "bn relu", "nobias", "noscale"]))))
-    flattened = any(isinstance(stmt, Flat) and stmt.op == "flatten" for stmt in body)
-    if (AVOID_FLATTEN_LAST and flattened) or draw(st.integers(0, 5)):
+    if draw(st.integers(0, 5)):
         body.append(Flat("linear", "classes", draw(st.sampled_from(["", "", "bias", "linear"]))))
     for stmt in body:
         shape = stmt.run(shape, env, None)  # type: ignore[arg-type]
