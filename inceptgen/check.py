@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from inceptgen import expr as ex
 from inceptgen import ir
-from inceptgen.errors import InceptgenError, SpecArgumentError, SpecLimitError, SpecNameError, SpecShapeError, Span
+from inceptgen.errors import InceptgenError, Span, SpecArgumentError, SpecLimitError, SpecNameError, SpecShapeError
 from inceptgen.limits import Limits
 
 __all__ = ["Shape", "NodeInfo", "Checked", "check", "window", "model_env"]
@@ -100,7 +100,9 @@ def model_env(model: ir.Model, overrides: Mapping[str, ex.Value] | None = None) 
         elif p.default is not None:
             env[p.name] = ex.evaluate(p.default, env)
         else:
-            raise SpecArgumentError(f"model parameter {p.name!r} has no default: give it with --set {p.name}=...", p.span)
+            raise SpecArgumentError(
+                f"model parameter {p.name!r} has no default: give it with --set {p.name}=...", p.span
+            )
     shape = env["input"]
     if not (isinstance(shape, tuple) and len(shape) == 3 and all(d > 0 for d in shape)):
         span = next(p.span for p in model.params if p.name == "input")
@@ -252,8 +254,14 @@ class _Checker:
         value = ex.evaluate(e, env)
         if kind is int and isinstance(value, float) and value.is_integer():
             value = int(value)
-        if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int))):
-            raise SpecArgumentError(f"{what} must be {'an integer' if kind is int else 'a number'}, got {value!r}", e.span)
+        if kind in (int, float) and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind is int and not isinstance(value, int))
+        ):
+            raise SpecArgumentError(
+                f"{what} must be {'an integer' if kind is int else 'a number'}, got {value!r}", e.span
+            )
         if positive and kind is int and value <= 0:
             raise SpecShapeError(f"{what} must be positive, got {value}", e.span)
         return value
@@ -276,9 +284,7 @@ class _Checker:
             return ((value[0], value[0]), (value[1], value[1]))
         if isinstance(value, tuple) and len(value) == 4:
             return ((value[0], value[1]), (value[2], value[3]))
-        raise SpecArgumentError(
-            f"pad must be same, valid, N, HxW or TxBxLxR, got {value!r}", e.span
-        )
+        raise SpecArgumentError(f"pad must be same, valid, N, HxW or TxBxLxR, got {value!r}", e.span)
 
     # ---------------------------------------------------------------- scopes
     def run_body(self, body, shape: Shape, env, prefix: str, depth: int) -> Shape:
@@ -321,7 +327,9 @@ class _Checker:
     def _repeat(self, node: ir.Repeat, shape: Shape, env, path: str, depth: int) -> Shape:
         count = self._value(node.count, env, "repeat count")
         if count > self.limits.max_repeat:
-            raise SpecLimitError(f"repeat count {count:,} is above the limit of {self.limits.max_repeat:,}", node.count.span or node.span)
+            raise SpecLimitError(
+                f"repeat count {count:,} is above the limit of {self.limits.max_repeat:,}", node.count.span or node.span
+            )
         slot = self._placeholder(node)
         start = shape
         call = node.single_call
@@ -344,7 +352,11 @@ class _Checker:
             outs.append((branch, out))
         if any(len(o) != 3 for _, o in outs) or len({o[1:] for _, o in outs}) > 1:
             listing = "; ".join(f"{b.name} {_fmt(o)}" for b, o in outs)
-            raise SpecShapeError(f"concat branches differ in height x width: {listing}", node.span, "all branches must end with the same HxW (check stride and pad)")
+            raise SpecShapeError(
+                f"concat branches differ in height x width: {listing}",
+                node.span,
+                "all branches must end with the same HxW (check stride and pad)",
+            )
         out = (sum(o[0] for _, o in outs), *outs[0][1][1:])
         self.nodes[slot] = NodeInfo(f"{prefix}{node.name}", "concat", node, shape, out, depth=depth)
         return out
@@ -354,8 +366,14 @@ class _Checker:
         slot = self._placeholder(node)
         out = self.run_body(node.body, shape, env, prefix, depth + 1)
         if out != shape:
-            raise SpecShapeError(f"residual body gives {_fmt(out)} but its input is {_fmt(shape)}", node.span, "the body must end with the input's channels (e.g. conv 1x1 -> in.channels)")
-        self.nodes[slot] = NodeInfo(f"{prefix}{node.name}", "residual", node, shape, out, values={"scale": scale}, depth=depth)
+            raise SpecShapeError(
+                f"residual body gives {_fmt(out)} but its input is {_fmt(shape)}",
+                node.span,
+                "the body must end with the input's channels (e.g. conv 1x1 -> in.channels)",
+            )
+        self.nodes[slot] = NodeInfo(
+            f"{prefix}{node.name}", "residual", node, shape, out, values={"scale": scale}, depth=depth
+        )
         return out
 
     # ---------------------------------------------------------------- layers
@@ -395,14 +413,33 @@ class _Checker:
         groups = self._value(node.groups, env, "groups")
         cout = self._value(node.out, env, "output channels")
         if cin % groups or cout % groups:
-            raise SpecShapeError(f"groups={groups} must divide input channels {cin} and output channels {cout}", node.groups.span or node.span)
+            raise SpecShapeError(
+                f"groups={groups} must divide input channels {cin} and output channels {cout}",
+                node.groups.span or node.span,
+            )
         out, pads = self._spatial(node, (h, w), (kh, kw), (sh, sw), (dh, dw), self._pads(node.pad, env), False)
         weights = kh * kw * (cin // groups) * cout
         bias = cout if node.bias else 0
-        values = {"kernel": (kh, kw), "stride": (sh, sw), "dilation": (dh, dw), "groups": groups, "pads": pads, "channels": cout}
+        values = {
+            "kernel": (kh, kw),
+            "stride": (sh, sw),
+            "dilation": (dh, dw),
+            "groups": groups,
+            "pads": pads,
+            "channels": cout,
+        }
         params, trainable, keras = _with_bn(node.bn, cout, weights + bias, env)
         macs = out[0] * out[1] * weights
-        return NodeInfo(op="conv", out_shape=(cout, *out), params=params, trainable=trainable, keras_params=keras, macs=macs, values=values, **info)
+        return NodeInfo(
+            op="conv",
+            out_shape=(cout, *out),
+            params=params,
+            trainable=trainable,
+            keras_params=keras,
+            macs=macs,
+            values=values,
+            **info,
+        )
 
     def _pool(self, node: ir.Pool, shape: Shape, env, info) -> NodeInfo:
         self._need_map(node, shape)
@@ -413,7 +450,7 @@ class _Checker:
             raise SpecArgumentError("ceil mode needs explicit padding, not 'same'", node.span)
         if node.ceil and node.kind == "avg":
             raise SpecArgumentError("ceil mode is supported for maxpool only", node.span)
-        if isinstance(pad, tuple) and any(p > kk // 2 for pp, kk in zip(pad, k) for p in pp):
+        if isinstance(pad, tuple) and any(p > kk // 2 for pp, kk in zip(pad, k, strict=True) for p in pp):
             raise SpecShapeError(f"pooling padding {pad} is more than half the kernel {k}", node.pad.span or node.span)
         out, pads = self._spatial(node, shape[1:], k, s, (1, 1), pad, node.ceil)
         values = {"kernel": k, "stride": s, "pads": pads}
@@ -421,7 +458,7 @@ class _Checker:
 
     def _spatial(self, node, size, kernel, stride, dilation, pad, ceil) -> tuple[tuple[int, int], Pads]:
         outs, pads = [], []
-        for axis, (n, k, s, d) in enumerate(zip(size, kernel, stride, dilation)):
+        for axis, (n, k, s, d) in enumerate(zip(size, kernel, stride, dilation, strict=True)):
             axis_pad = pad if isinstance(pad, str) else pad[axis]
             out, before, after = window(n, k, s, d, axis_pad, ceil)
             if out <= 0:
@@ -437,11 +474,24 @@ class _Checker:
 
     def _linear(self, node: ir.Linear, shape: Shape, env, info) -> NodeInfo:
         if len(shape) != 1:
-            raise SpecShapeError(f"linear needs a flat input, got {_fmt(shape)}", node.span, "add 'flatten' or 'global_avgpool' before it")
+            raise SpecShapeError(
+                f"linear needs a flat input, got {_fmt(shape)}",
+                node.span,
+                "add 'flatten' or 'global_avgpool' before it",
+            )
         out = self._value(node.out, env, "output features")
         own = shape[0] * out + (out if node.bias else 0)
         params, trainable, keras = _with_bn(node.bn, out, own, env)
-        return NodeInfo(op="linear", out_shape=(out,), params=params, trainable=trainable, keras_params=keras, macs=shape[0] * out, values={"channels": out}, **info)
+        return NodeInfo(
+            op="linear",
+            out_shape=(out,),
+            params=params,
+            trainable=trainable,
+            keras_params=keras,
+            macs=shape[0] * out,
+            values={"channels": out},
+            **info,
+        )
 
 
 def _with_bn(bn: ir.BatchNorm | None, channels: int, own: int, env) -> tuple[int, int, int]:
@@ -518,5 +568,8 @@ def check(model: ir.Model, overrides: Mapping[str, ex.Value] | None = None, limi
         outputs[aux.name] = out
     result = Checked(model, env, tuple(checker.nodes), outputs)
     if result.total_params > limits.max_params:
-        raise SpecLimitError(f"the model has {result.total_params:,} parameters, above the limit of {limits.max_params:,}", model.stages[0].span)
+        raise SpecLimitError(
+            f"the model has {result.total_params:,} parameters, above the limit of {limits.max_params:,}",
+            model.stages[0].span,
+        )
     return result

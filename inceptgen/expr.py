@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from inceptgen.errors import SpecArgumentError, SpecLimitError, SpecNameError, Span
+from inceptgen.errors import Span, SpecArgumentError, SpecLimitError, SpecNameError
 
 __all__ = [
     "Expr",

@@ -17,7 +17,7 @@ from pathlib import Path
 from inceptgen import expr as ex
 from inceptgen import ir
 from inceptgen import syntax as sx
-from inceptgen.errors import InceptgenError, SpecArgumentError, SpecLimitError, SpecNameError, SpecSyntaxError, Span
+from inceptgen.errors import InceptgenError, Span, SpecArgumentError, SpecLimitError, SpecNameError, SpecSyntaxError
 from inceptgen.limits import Limits
 from inceptgen.names import RESERVED_MEMBERS, check_identifier
 from inceptgen.parse import decode, parse
@@ -514,7 +514,7 @@ def _match_args(
             positional[len(names)].span or call.span,
             f"{call.block}({', '.join(names)})",
         )
-    given = dict(zip(names, positional))
+    given = dict(zip(names, positional, strict=False))  # the rest are named or defaulted
     for key, value in named.items():
         where = arg_spans.get((call.span, key)) or value.span or call.span
         if key not in names:
@@ -565,7 +565,11 @@ def _check_recursion(blocks: dict[str, ir.BlockDef]) -> None:
 def _model_decl(module: sx.Module) -> sx.ModelDecl:
     decls = [i for i in module.items if isinstance(i, sx.ModelDecl)]
     if not decls:
-        raise SpecSyntaxError("no 'model NAME(...)' declaration", Span(module.file, 1, 1), "start with: model my_net(classes = 10, input = 3x32x32)")
+        raise SpecSyntaxError(
+            "no 'model NAME(...)' declaration",
+            Span(module.file, 1, 1),
+            "start with: model my_net(classes = 10, input = 3x32x32)",
+        )
     if len(decls) > 1:
         raise SpecNameError("a spec declares one model; found a second", decls[1].span)
     return decls[0]

@@ -10,7 +10,7 @@ import builtins
 import keyword
 import re
 
-from inceptgen.errors import SpecNameError, Span
+from inceptgen.errors import Span, SpecNameError
 
 __all__ = ["check_identifier", "class_name", "Namespace", "RESERVED_MEMBERS"]
 

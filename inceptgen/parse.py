@@ -13,7 +13,7 @@ from lark.visitors import Transformer_NonRecursive
 
 from inceptgen import expr as ex
 from inceptgen import syntax as sx
-from inceptgen.errors import InceptgenError, SourceError, SpecLimitError, SpecNameError, SpecSyntaxError, Span
+from inceptgen.errors import InceptgenError, SourceError, Span, SpecLimitError, SpecNameError, SpecSyntaxError
 from inceptgen.ir import ACTIVATIONS
 from inceptgen.limits import Limits
 from inceptgen.resources import grammar_text

@@ -147,6 +147,7 @@ def test_same_padding_with_even_kernels_and_stride_1() -> None:
 
 def _torch_pool_out(n: int, k: int, s: int, p: int, ceil: bool) -> int:
     import torch
+
     x = torch.zeros(1, 1, n, n)
     return torch.nn.functional.max_pool2d(x, k, s, p, ceil_mode=ceil).shape[-1]
 
@@ -219,6 +220,7 @@ TORCH_MODULES = [
 @pytest.mark.parametrize(("layer", "input", "factory"), TORCH_MODULES, ids=[c[0] for c in TORCH_MODULES])
 def test_params_match_torch_modules(layer: str, input: str, factory) -> None:
     import torch
+
     nn = torch.nn
     if factory == "noscale":  # Keras' scale=False: PyTorch keeps gamma as a frozen parameter
         module = nn.Sequential(nn.Conv2d(8, 16, 1, bias=False), nn.BatchNorm2d(16))
@@ -254,6 +256,7 @@ KERAS_MODULES = [
 @pytest.mark.parametrize(("layer", "input", "factory"), KERAS_MODULES, ids=[c[0] for c in KERAS_MODULES])
 def test_keras_params_match_keras_count_params(layer: str, input: str, factory) -> None:
     import keras
+
     c, h, w = (int(d) for d in input.split("x"))
     model = keras.Sequential([keras.Input((h, w, c)), *factory(keras.layers)])
     found = checked(spec(f"stage s {{ {layer} }}", input=input))
@@ -302,6 +305,7 @@ def test_seed000_naive_module_has_124384_parameters() -> None:
 
 def test_seed000_naive_module_matches_the_keras_reference() -> None:
     import keras  # noqa: F401
+
     from tests.reference import seed000_naive
 
     reference = seed000_naive.build_keras()

@@ -68,7 +68,9 @@ def test_every_stdlib_spec_emits_clean_standalone_source(stdlib_spec: inceptgen.
 @pytest.mark.parametrize("target", TARGETS)
 def test_output_is_byte_identical_across_processes(target: str) -> None:
     code = f"import inceptgen; print(inceptgen.load('@googlenet').source('{target}'), end='')"
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in (1, 2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in (1, 2)
+    ]
     assert runs[0] == runs[1] == inceptgen.load("@googlenet").source(target)
 
 

@@ -44,9 +44,7 @@ SCALE = int(os.environ.get("INCEPTGEN_FUZZ_EXAMPLES", "0") or 0)
 
 # Not `load_profile`: a profile loaded here would change every other hypothesis test in the
 # same process. Each test below takes it as its settings' parent instead.
-settings.register_profile(
-    "inceptgen-fuzz-ci", derandomize=True, database=None, print_blob=True, max_examples=100
-)
+settings.register_profile("inceptgen-fuzz-ci", derandomize=True, database=None, print_blob=True, max_examples=100)
 settings.register_profile("inceptgen-fuzz-dev", print_blob=True, max_examples=100)
 PARENT = settings.get_profile("inceptgen-fuzz-ci" if CI else "inceptgen-fuzz-dev")
 
@@ -174,7 +172,9 @@ TEXTS.update({f"lib/{name}": (SPECS / "lib" / name).read_text() for name in LIB_
 SPANS = {name: tokens(text) for name, text in TEXTS.items()}
 #: A spec that imports each library, to load a mutated library through.
 IMPORTERS = {
-    lib: next(name for name in MAIN_SPECS if f'import "{lib}"' in TEXTS[name]) for lib in TEXTS if lib.startswith("lib/")
+    lib: next(name for name in MAIN_SPECS if f'import "{lib}"' in TEXTS[name])
+    for lib in TEXTS
+    if lib.startswith("lib/")
 }
 
 

@@ -57,7 +57,9 @@ def test_a_billion_repeats_are_refused_before_expanding() -> None:
 def test_repeat_limit_is_configurable() -> None:
     err = refused(M + "stage s { repeat 1001 { relu } }")
     assert "above the limit of 1,000" in err.message
-    assert len(inceptgen.load(M + "stage s { repeat 1001 { relu } }", limits=Limits(max_repeat=1001)).checked.nodes) > 1001
+    assert (
+        len(inceptgen.load(M + "stage s { repeat 1001 { relu } }", limits=Limits(max_repeat=1001)).checked.nodes) > 1001
+    )
 
 
 def test_sixty_blocks_each_repeating_the_next() -> None:
@@ -297,7 +299,9 @@ def _keyword(call: ast.Call, name: str) -> object:
 
 def test_every_torch_load_is_weights_only() -> None:
     loads = _calls("load")
-    torch_loads = [(p, c) for p, c in loads if isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", "") == "torch"]
+    torch_loads = [
+        (p, c) for p, c in loads if isinstance(c.func, ast.Attribute) and getattr(c.func.value, "id", "") == "torch"
+    ]
     assert torch_loads, "expected the runtime to load PyTorch checkpoints somewhere"
     for path, call in torch_loads:
         assert _keyword(call, "weights_only") is True, f"{path}:{call.lineno}: torch.load without weights_only=True"
@@ -338,8 +342,9 @@ class _Payload:
 
 @pytest.mark.parametrize("format_", ["legacy pickle", "torch zip"])
 def test_convert_refuses_a_checkpoint_that_would_run_code(tmp_path: Path, format_: str) -> None:
-    import torch
     import keras  # noqa: F401
+    import torch
+
     from inceptgen.runtime.convert import convert_checkpoint
 
     spec = inceptgen.load(M + "stage s { conv 3x3 -> 4 relu }\nhead { global_avgpool; linear -> 2 }\n")
@@ -352,7 +357,7 @@ def test_convert_refuses_a_checkpoint_that_would_run_code(tmp_path: Path, format
     else:
         torch.save(state, evil)
     out = tmp_path / "out.weights.h5"
-    with pytest.raises(InceptgenError, match="cannot read PyTorch checkpoint") as info:
+    with pytest.raises(InceptgenError, match="cannot read PyTorch checkpoint"):
         convert_checkpoint(spec, "torch", "keras", evil, out)
     assert not marker.exists(), "the checkpoint's payload ran"
     assert not out.exists()
@@ -360,8 +365,9 @@ def test_convert_refuses_a_checkpoint_that_would_run_code(tmp_path: Path, format
 
 
 def test_convert_accepts_a_plain_state_dict(tmp_path: Path) -> None:
-    import torch
     import keras  # noqa: F401
+    import torch
+
     from inceptgen.runtime.convert import convert_checkpoint
 
     spec = inceptgen.load(M + "stage s { conv 3x3 -> 4 relu }\nhead { global_avgpool; linear -> 2 }\n")
@@ -404,7 +410,9 @@ def test_generated_keras_models_load_in_safe_mode(tmp_path: Path) -> None:
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
     x = np.random.default_rng(0).normal(size=(2, 9, 9, 3)).astype("float32")
-    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), np.asarray(model(x, training=False)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(loaded(x, training=False)), np.asarray(model(x, training=False)), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_no_generated_keras_model_needs_lambda_layers() -> None:
@@ -423,10 +431,9 @@ def test_interrupted_checkpoint_write_keeps_the_old_file(tmp_path: Path) -> None
 
     path = tmp_path / "model.pt"
     path.write_bytes(b"old checkpoint")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(path, suffix=".pt") as tmp:
-            tmp.write_bytes(b"half a new chec")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_path(path, suffix=".pt") as tmp:
+        tmp.write_bytes(b"half a new chec")
+        raise KeyboardInterrupt
     assert path.read_bytes() == b"old checkpoint"
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
     with atomic_path(path, suffix=".pt") as tmp:

@@ -17,12 +17,12 @@ def emit(checked: Checked, target: str, source_name: str = "<spec>", optimize: b
         InceptgenError: unknown target; UnsupportedError: the target cannot express a node.
     """
     if target == "torch":
-        from inceptgen.emit.torch import TorchEmitter as emitter
+        from inceptgen.emit.torch import TorchEmitter as Emitter
     elif target == "keras":
         if optimize:
             # XLA / grappler already fold batch-norm; the torch rewrites have no Keras counterpart yet.
             raise UnsupportedError("--optimize is implemented for the torch target only")
-        from inceptgen.emit.keras import KerasEmitter as emitter
+        from inceptgen.emit.keras import KerasEmitter as Emitter
     else:
         raise InceptgenError(f"unknown target {target!r}", hint=f"targets: {', '.join(TARGETS)}")
-    return emitter(checked, source_name, optimize).render()
+    return Emitter(checked, source_name, optimize).render()

@@ -219,12 +219,21 @@ def scope_views(checked: Checked) -> list[ScopeView]:
         used = _free_params(stage.body, set(builder.model_names))
         kind = "head" if stage.name == "head" else "stage"
         doc = "The classifier head." if kind == "head" else f"Stage `{stage.name}`."
-        view = builder.view(kind, stage.name, [(p, None) for p in used], stage.body, doc, _shape_comment(checked, stage.name))
+        view = builder.view(
+            kind, stage.name, [(p, None) for p in used], stage.body, doc, _shape_comment(checked, stage.name)
+        )
         view.names.update({p: builder.model_names[p] for p in used})
         view.params = [(p, builder.model_names[p], None) for p in used]
     for aux in model.auxes:
         used = _free_params(aux.body, set(builder.model_names))
-        view = builder.view("aux", aux.name, [(p, None) for p in used], aux.body, f"Auxiliary head `{aux.name}` on the output of `{aux.after}`.", _shape_comment(checked, aux.name))
+        view = builder.view(
+            "aux",
+            aux.name,
+            [(p, None) for p in used],
+            aux.body,
+            f"Auxiliary head `{aux.name}` on the output of `{aux.after}`.",
+            _shape_comment(checked, aux.name),
+        )
         view.names.update({p: builder.model_names[p] for p in used})
         view.params = [(p, builder.model_names[p], None) for p in used]
     return builder.views

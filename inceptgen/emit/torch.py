@@ -76,7 +76,12 @@ class TorchEmitter(Emitter):
                 v.update(self._conv(node, view))
                 return v["out_ch"]
             case ir.Linear():
-                v.update(out_ch=self.value(node.out, view), bias=node.bias, act=node.act or "linear", bn=self._bn(node.bn, view))
+                v.update(
+                    out_ch=self.value(node.out, view),
+                    bias=node.bias,
+                    act=node.act or "linear",
+                    bn=self._bn(node.bn, view),
+                )
                 v["lazy"] = ch == "?"
                 self.lazy |= ch == "?"
                 if node.bn or node.act:
@@ -120,7 +125,7 @@ class TorchEmitter(Emitter):
         several narrow ones reading the same input.
         """
         groups: dict[str, list[tuple[str, Stmt]]] = {}
-        for branch, out in zip(stmt.branches, stmt.branch_outs):
+        for branch, out in zip(stmt.branches, stmt.branch_outs, strict=True):
             if branch and _fusable(branch[0].node):
                 groups.setdefault(branch[0].values["act"], []).append((out, branch[0]))
         fused = []
@@ -216,7 +221,9 @@ def _body_args(body: ScopeView, view: ScopeView) -> list[str]:
 
 def _constant_pad(node: ir.Conv | ir.Pool) -> None:
     if constant(node.pad) is None:
-        raise UnsupportedError("padding must be a constant (same, valid, N, HxW or TxBxLxR)", node.pad.span or node.span)
+        raise UnsupportedError(
+            "padding must be a constant (same, valid, N, HxW or TxBxLxR)", node.pad.span or node.span
+        )
 
 
 def _pair(value) -> tuple[int, int] | None:
@@ -231,8 +238,8 @@ def _torch_padding(pad, kernel, stride, dilation) -> str:
     if pad == "valid":
         return "(0, 0)"
     if pad == "same" or pad is None:
-        if k and s == (1, 1) and d and all(((kk - 1) * dd) % 2 == 0 for kk, dd in zip(k, d)):
-            return repr(tuple((kk - 1) * dd // 2 for kk, dd in zip(k, d)))
+        if k and s == (1, 1) and d and all(((kk - 1) * dd) % 2 == 0 for kk, dd in zip(k, d, strict=True)):
+            return repr(tuple((kk - 1) * dd // 2 for kk, dd in zip(k, d, strict=True)))
         return '"same"'
     if isinstance(pad, int):
         return repr((pad, pad))

@@ -22,7 +22,9 @@ class ConversionError(InceptgenError):
 
 
 def _torch_arrays(module: Any) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
+    return {
+        k: v.detach().cpu().numpy() for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")
+    }
 
 
 def _keras_from_torch(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -51,7 +53,7 @@ def _torch_from_keras(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
     elif kind == "BatchNormalization":
         if not layer.scale:
             w = [np.ones_like(w[0]), *w]
-        return dict(zip(("weight", "bias", "running_mean", "running_var"), w))
+        return dict(zip(("weight", "bias", "running_mean", "running_var"), w, strict=True))
     else:
         raise ConversionError(f"no weight mapping for Keras layer {layer.name} ({kind})")
     if len(w) > 1:

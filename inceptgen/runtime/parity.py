@@ -142,7 +142,7 @@ def _first_divergence(checked, torch_model, keras_model, x, x_nhwc, tol: float) 
     _, torch_inner = _torch_outputs(torch_model, x, {}, set(probes))
     common = [p for p in paths if p in torch_inner and p in probes]
     probe = keras.Model(keras_model.inputs, [probes[p].output for p in common])
-    keras_inner = dict(zip(common, (np.asarray(t) for t in probe(x_nhwc, training=False))))
+    keras_inner = dict(zip(common, (np.asarray(t) for t in probe(x_nhwc, training=False)), strict=True))
     # A node's verdict counts once all its descendants ran: pick the divergent node that finishes first.
     order = {p: i for i, p in enumerate(paths)}
     finish = {p: max(order[q] for q in paths if q == p or q.startswith(p + ".")) for p in common}
@@ -184,7 +184,7 @@ def run_parity(spec: Any, tol: float = 1e-4, batch: int = 2, seed: int = 0, opti
     theirs = keras_model(x_nhwc, training=False)
     theirs = theirs if isinstance(theirs, list | tuple) else [theirs]
     names = ["main", *aux_after]
-    outputs = [compare(n, ours[n], _nchw(np.asarray(t))) for n, t in zip(names, theirs)]
+    outputs = [compare(n, ours[n], _nchw(np.asarray(t))) for n, t in zip(names, theirs, strict=True)]
     report = ParityReport(spec.model.name, (batch, *spec.checked.input_shape), tol, outputs, optimize)
     if not report.ok:
         report.first_divergence = _first_divergence(spec.checked, reference, keras_model, x, x_nhwc, tol)

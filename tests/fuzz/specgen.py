@@ -9,7 +9,7 @@ size) is re-run on its new input before the use is written. `GenSpec.outputs` ho
 the output shapes the checker must find.
 
 The pieces are a small mirror of the language: each statement can `run(shape, env)`
-(raising `Invalid` when it does not fit) and `render()` its text. Expressions are
+(raising `InvalidDrawError` when it does not fit) and `render()` its text. Expressions are
 written in the spec's own syntax, which for the operators used here is Python's, and
 are evaluated by Python with `round` as the spec's half-up rounding.
 
@@ -43,11 +43,20 @@ MAX_CHANNELS = 24
 # linear in the next stage; ceil mode over asymmetric padding, and average pooling that
 # excludes asymmetric padding (PyTorch).
 
+#: Top-level `defaults` bodies a spec may start with.
+FILE_DEFAULTS = [
+    "",
+    "conv: bn, relu",
+    "conv: relu\n  avgpool: count_pad",
+    "conv: nobias, bn, relu, eps 1e-3, momentum 0.99",
+    "linear: bias",
+]
+
 #: Largest channel count a block may reach when used again with other arguments.
 MAX_REUSED_CHANNELS = 64
 
 
-class Invalid(Exception):
+class InvalidDrawError(Exception):
     """A drawn piece does not fit its input; the generator draws another."""
 
 
@@ -66,12 +75,14 @@ def _usable(name: str, *, layer: bool = False) -> bool:
         check_identifier(name, None, "fuzz")
     except Exception:  # noqa: BLE001 - anything check_identifier refuses is unusable
         return False
-    return name not in LAYER_OPS and name not in ("input", "classes", "head") and not (
-        layer and name in RESERVED_MEMBERS
+    return (
+        name not in LAYER_OPS and name not in ("input", "classes", "head") and not (layer and name in RESERVED_MEMBERS)
     )
 
 
 HOSTILE_NAMES = [n for n in _HOSTILE if _usable(n, layer=True)]
+
+
 class Names:
     """Fresh identifiers: plain (`p3`) or, when drawn, hostile ones not yet used."""
 
@@ -156,11 +167,11 @@ def _int(text: str, env: Env, what: str) -> int:
     try:
         value = evaluate(text, env)
     except (ZeroDivisionError, NameError, TypeError) as exc:
-        raise Invalid(f"{what}: {exc}") from None
+        raise InvalidDrawError(f"{what}: {exc}") from None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or value <= 0:
-        raise Invalid(f"{what} = {value!r}")
+        raise InvalidDrawError(f"{what} = {value!r}")
     return value
 
 
@@ -189,12 +200,12 @@ def _pad_text(pad: object) -> str:
 
 def _spatial(shape: Shape, k, s, d, pad, ceil: bool) -> tuple[int, int]:
     if len(shape) != 3:
-        raise Invalid("needs a feature map")
+        raise InvalidDrawError("needs a feature map")
     out = []
     for n, kk, ss, dd, pp in zip(shape[1:], k, s, d, _pads(pad), strict=True):
         o, _, _ = window(n, kk, ss, dd, pp, ceil)
         if o <= 0:
-            raise Invalid("window larger than the padded input")
+            raise InvalidDrawError("window larger than the padded input")
         out.append(o)
     return out[0], out[1]
 
@@ -227,12 +238,12 @@ class Conv(Stmt):
 
     def run(self, shape, env, gen):
         if len(shape) != 3:
-            raise Invalid("conv needs a map")
+            raise InvalidDrawError("conv needs a map")
         cout = _int(self.out, env, "channels")
         if cout > MAX_REUSED_CHANNELS:
-            raise Invalid("too wide")
+            raise InvalidDrawError("too wide")
         if shape[0] % self.groups or cout % self.groups:
-            raise Invalid("groups")
+            raise InvalidDrawError("groups")
         h, w = _spatial(shape, self.kernel, self.stride, (self.dilation,) * 2, self.pad, False)
         return cout, h, w
 
@@ -242,7 +253,10 @@ class Conv(Stmt):
         head = f"conv -> {self.out} kernel {k}" if self.kernel_option == "option" else f"conv {k} -> {self.out}"
         parts = [head]
         if self.stride != (1, 1):
-            parts.append("stride " + (str(self.stride[0]) if self.stride[0] == self.stride[1] else "x".join(map(str, self.stride))))
+            parts.append(
+                "stride "
+                + (str(self.stride[0]) if self.stride[0] == self.stride[1] else "x".join(map(str, self.stride)))
+            )
         if self.pad != "same":
             parts.append(f"pad {_pad_text(self.pad)}")
         if self.dilation != 1:
@@ -269,7 +283,7 @@ class Pool(Stmt):
         if isinstance(self.pad, tuple | int) and any(
             p > k // 2 for pp, k in zip(_pads(self.pad), self.kernel, strict=True) for p in pp
         ):
-            raise Invalid("pool pad more than half the kernel")
+            raise InvalidDrawError("pool pad more than half the kernel")
         h, w = _spatial(shape, self.kernel, stride, (1, 1), self.pad, self.ceil)
         return shape[0], h, w
 
@@ -311,12 +325,12 @@ class Flat(Stmt):
     def run(self, shape, env, gen):
         if self.op in ("global_avgpool", "global_maxpool"):
             if len(shape) != 3:
-                raise Invalid("global pool needs a map")
+                raise InvalidDrawError("global pool needs a map")
             return (shape[0],)
         if self.op == "flatten":
             return (math.prod(shape),)
         if len(shape) != 1:
-            raise Invalid("linear needs a flat input")
+            raise InvalidDrawError("linear needs a flat input")
         return (_int(self.out or "1", env, "features"),)
 
     def render(self, indent):
@@ -333,7 +347,7 @@ class Concat(Stmt):
     def run(self, shape, env, gen):
         outs = [gen.run_body(body, shape, env) for _, body in self.branches]
         if any(len(o) != 3 for o in outs) or len({o[1:] for o in outs}) > 1:
-            raise Invalid("branches differ")
+            raise InvalidDrawError("branches differ")
         return sum(o[0] for o in outs), *outs[0][1:]
 
     def render(self, indent):
@@ -356,9 +370,9 @@ class Residual(Stmt):
             try:
                 evaluate(self.scale, env)
             except (NameError, ZeroDivisionError) as exc:
-                raise Invalid(str(exc)) from None
+                raise InvalidDrawError(str(exc)) from None
         if gen.run_body(self.body, shape, env) != shape:
-            raise Invalid("residual body changes the shape")
+            raise InvalidDrawError("residual body changes the shape")
         return shape
 
     def render(self, indent):
@@ -483,7 +497,7 @@ class Gen:
         block = self.blocks[name]
         env: Env = {}
         positional = [v for k, v in args if k is None]
-        for (pname, default), value in zip(block.params, positional, strict=False):
+        for (pname, _), value in zip(block.params, positional, strict=False):
             env[pname] = value
         env.update({k: v for k, v in args if k is not None})
         for pname, default in block.params:
@@ -517,7 +531,7 @@ class Gen:
                 continue
             try:
                 new = stmt.run(shape, env, self)
-            except Invalid:
+            except InvalidDrawError:
                 continue
             if preserve and new[1:] != shape[1:]:
                 continue
@@ -579,11 +593,7 @@ class Gen:
         else:
             stride = draw(st.sampled_from([None, (1, 1), (2, 2), (2, 1)]))
             half = (kernel[0] // 2, kernel[1] // 2)
-            pad = draw(
-                st.sampled_from(
-                    ["valid", "same", half, (0, half[1]), (half[0], 0, 0, half[1]), min(half)]
-                )
-            )
+            pad = draw(st.sampled_from(["valid", "same", half, (0, half[1]), (half[0], 0, 0, half[1]), min(half)]))
         ceil = kind == "max" and pad != "same" and not preserve and draw(st.integers(0, 2)) == 0
         count_pad = draw(st.sampled_from([None, True, False])) if kind == "avg" else None
         if ceil:
@@ -616,7 +626,9 @@ class Gen:
         draw = self.draw
         choice = draw(st.integers(0, 2))
         if choice == 0:
-            return Conv((3, 3), str(draw(st.integers(1, 12))), (2, 2), "same", options=draw(st.sampled_from(_CONV_FLAGS)))
+            return Conv(
+                (3, 3), str(draw(st.integers(1, 12))), (2, 2), "same", options=draw(st.sampled_from(_CONV_FLAGS))
+            )
         if choice == 1:
             return Pool("max", (3, 3), (2, 2), 1)
         return Conv((1, 1), str(draw(st.integers(1, 12))), (2, 2), "same")
@@ -663,7 +675,7 @@ class Gen:
             args = self._args(block, env)
             try:
                 out = self.run_block(name, [(k, evaluate(v, env)) for k, v in args], shape)
-            except Invalid:
+            except InvalidDrawError:
                 return None
             if preserve and out[1:] != shape[1:]:
                 return None
@@ -694,8 +706,8 @@ class Gen:
         try:
             out = self.run_block(name, [(k, evaluate(v, env)) for k, v in args], shape)
             if preserve and out[1:] != shape[1:]:
-                raise Invalid("block changes the size")
-        except Invalid:
+                raise InvalidDrawError("block changes the size")
+        except InvalidDrawError:
             del self.blocks[name]
             self.layers = saved
             return None
@@ -741,7 +753,7 @@ def valid_specs(draw, max_layers: int = 30, max_depth: int = 3, hostile: bool = 
     params = draw(st.permutations(params))
     model_name = gen.names.fresh("net")
     lines = [f"model {model_name}({', '.join(params)})"]
-    defaults = draw(st.sampled_from(["", "conv: bn, relu", "conv: relu\n  avgpool: count_pad", "conv: nobias, bn, relu, eps 1e-3, momentum 0.99", "linear: bias"]))  # fmt: skip
+    defaults = draw(st.sampled_from(FILE_DEFAULTS))
     shape: Shape = (c, h, w)
     stages: list[tuple[str, list[Stmt]]] = []
     stage_out: dict[str, Shape] = {}
@@ -848,9 +860,32 @@ def mutations(draw, text: str, spans: list[tuple[int, int]] | None = None) -> tu
             junk = draw(
                 st.one_of(
                     st.binary(min_size=1, max_size=4),
-                    st.sampled_from([b"{", b"}", b"(", b")", b";", b"\n", b"->", b"x", b"0", b"\xef\xbb\xbf", b"\r",
-                                     b"\t", b"#", b'"', b"\x00", b"\xff", b"\xc3", b"1e999", b"99999999999999999999",
-                                     "é".encode(), b"in.channels", b"repeat 999 {"]),  # fmt: skip
+                    st.sampled_from(
+                        [
+                            b"{",
+                            b"}",
+                            b"(",
+                            b")",
+                            b";",
+                            b"\n",
+                            b"->",
+                            b"x",
+                            b"0",
+                            b"\xef\xbb\xbf",
+                            b"\r",
+                            b"\t",
+                            b"#",
+                            b'"',
+                            b"\x00",
+                            b"\xff",
+                            b"\xc3",
+                            b"1e999",
+                            b"99999999999999999999",
+                            "é".encode(),
+                            b"in.channels",
+                            b"repeat 999 {",
+                        ]
+                    ),  # fmt: skip
                 )
             )
             data = data[:at] + junk + data[at:]

@@ -91,7 +91,7 @@ def test_one_training_step_agrees() -> None:
     with tf.GradientTape() as tape:
         keras_loss = loss_fn(y.numpy(), keras_model(x_nhwc, training=True))
     grads = tape.gradient(keras_loss, keras_model.trainable_variables)
-    keras_optimizer.apply_gradients(zip(grads, keras_model.trainable_variables))
+    keras_optimizer.apply_gradients(zip(grads, keras_model.trainable_variables, strict=True))
 
     assert abs(float(torch_loss) - float(keras_loss)) < 1e-4
     updated = spec.to_torch()

@@ -402,7 +402,7 @@ def test_cifar_mini_reaches_40_percent(target: str, tmp_path: Path, record_prope
         "figure",
         f"ACCEPTANCE {target}: test accuracy {summary['test_accuracy']:.1%} after {ACCEPTANCE['epochs']} epochs "
         f"(batch {ACCEPTANCE['batch_size']}, peak lr {ACCEPTANCE['lr']}), {minutes:.2f} min, "
-        f"{summary['images_per_s']:.0f} img/s, {summary['params']['total']:,} parameters"
+        f"{summary['images_per_s']:.0f} img/s, {summary['params']['total']:,} parameters",
     )
     assert summary["data"]["train_images"] == 5000 and summary["data"]["test_images"] == 1000
     assert summary["test_accuracy"] >= 0.40
