@@ -66,12 +66,20 @@ def test_every_stdlib_spec_emits_clean_standalone_source(stdlib_spec: inceptgen.
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_output_is_byte_identical_across_processes(target: str) -> None:
+def test_output_is_byte_identical_across_processes(target: str, tmp_path: Path) -> None:
+    """Same output whether the templates are compiled, read from the cache, or the cache is unusable."""
     code = f"import inceptgen; print(inceptgen.load('@googlenet').source('{target}'), end='')"
-    runs = [
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in (1, 2)
-    ]
-    assert runs[0] == runs[1] == inceptgen.load("@googlenet").source(target)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    caches = [tmp_path / "cache", tmp_path / "cache", blocked]  # empty, filled, unwritable
+
+    def run(cache: Path) -> str:
+        env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+
+    runs = [run(cache) for cache in caches]
+    assert list((tmp_path / "cache" / "inceptgen" / "templates").iterdir()), "no compiled template was cached"
+    assert runs[0] == runs[1] == runs[2] == inceptgen.load("@googlenet").source(target)
 
 
 @pytest.mark.parametrize("target", TARGETS)
