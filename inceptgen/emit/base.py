@@ -207,6 +207,13 @@ def _shape_comment(checked: Checked, prefix: str) -> Callable[[str], str]:
     return comment
 
 
+def _model_scope(builder: _Builder, kind: str, name: str, body, doc: str, shape_of) -> None:
+    """A stage, the head or an aux head: it takes the model parameters it reads, under build_model's names."""
+    used = {p: builder.model_names[p] for p in _free_params(body, set(builder.model_names))}
+    view = builder.view(kind, name, [], body, doc, shape_of, used)
+    view.params = [(p, py, None) for p, py in used.items()]
+
+
 def scope_views(checked: Checked) -> list[ScopeView]:
     """Every class / builder function of the generated module, in definition order."""
     builder = _Builder(checked)
@@ -216,24 +223,10 @@ def scope_views(checked: Checked) -> list[ScopeView]:
         signature = ", ".join(p.name if p.default is None else f"{p.name}={ex.render(p.default)}" for p in block.params)
         builder.view("block", block.name, params, block.body, f"Block `{block.name}({signature})`.", None)
     for stage in model.stages:
-        used = _free_params(stage.body, set(builder.model_names))
         kind = "head" if stage.name == "head" else "stage"
         doc = "The classifier head." if kind == "head" else f"Stage `{stage.name}`."
-        view = builder.view(
-            kind, stage.name, [(p, None) for p in used], stage.body, doc, _shape_comment(checked, stage.name)
-        )
-        view.names.update({p: builder.model_names[p] for p in used})
-        view.params = [(p, builder.model_names[p], None) for p in used]
+        _model_scope(builder, kind, stage.name, stage.body, doc, _shape_comment(checked, stage.name))
     for aux in model.auxes:
-        used = _free_params(aux.body, set(builder.model_names))
-        view = builder.view(
-            "aux",
-            aux.name,
-            [(p, None) for p in used],
-            aux.body,
-            f"Auxiliary head `{aux.name}` on the output of `{aux.after}`.",
-            _shape_comment(checked, aux.name),
-        )
-        view.names.update({p: builder.model_names[p] for p in used})
-        view.params = [(p, builder.model_names[p], None) for p in used]
+        doc = f"Auxiliary head `{aux.name}` on the output of `{aux.after}`."
+        _model_scope(builder, "aux", aux.name, aux.body, doc, _shape_comment(checked, aux.name))
     return builder.views
