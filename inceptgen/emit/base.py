@@ -18,7 +18,7 @@ from inceptgen import ir
 from inceptgen.check import Checked
 from inceptgen.names import Namespace, class_name
 
-__all__ = ["Stmt", "ScopeView", "scope_views", "constant", "model_param_names"]
+__all__ = ["Stmt", "ScopeView", "scope_views", "constant", "model_class_name", "model_param_names"]
 
 
 @dataclass
@@ -83,6 +83,11 @@ def constant(e: ex.Expr) -> ex.Value | None:
     return None if ex.free_names(e) else ex.evaluate(e, {})
 
 
+def model_class_name(model: ir.Model) -> str:
+    """The model's class (PyTorch): `inception_v3` -> `InceptionV3`, clear of the module's own names."""
+    return Namespace(set(_TARGET_NAMES)).name(class_name(model.name))
+
+
 def model_param_names(model: ir.Model) -> dict[str, str]:
     """Spec parameter -> Python keyword argument of `build_model` (`input` -> `input_shape`)."""
     reserved = {"self", "x", "name", "model", "in_channels", "inputs", "outputs", "aux_outputs", "input_shape"}
@@ -126,9 +131,9 @@ class _Builder:
         self.model_names = model_param_names(self.model)
         block_params = {p.name for b in self.model.blocks.values() for p in b.params}
         self.block_params = block_params | {f"{p}_" for p in block_params}
-        # The model's own class keeps its plain name: scopes' classes keep clear of it.
-        model_class = class_name(self.model.name)
-        self.class_names = Namespace(_TARGET_NAMES | self.block_params | set(self.model_names.values()) | {model_class})
+        # The model's own class comes first: scopes' classes keep clear of it.
+        reserved = _TARGET_NAMES | self.block_params | set(self.model_names.values()) | {model_class_name(self.model)}
+        self.class_names = Namespace(reserved)
         self.func_names = Namespace(
             {"name", "x", "inputs", "outputs", "aux_outputs", "in_channels", "input_shape"}
             | _TARGET_NAMES

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from inceptgen import ir
-from inceptgen.emit.base import ScopeView, Stmt, constant
+from inceptgen.emit.base import ScopeView, Stmt, constant, model_class_name
 from inceptgen.emit.render import Emitter
 from inceptgen.errors import UnsupportedError
-from inceptgen.names import Namespace, class_name
+from inceptgen.names import Namespace
 
 __all__ = ["TorchEmitter"]
 
@@ -42,7 +42,7 @@ class TorchEmitter(Emitter):
             "views": self.views,
             "stages": stages,
             "auxes": [(v, self._aux_after(v)) for v in auxes],
-            "model_class": class_name(self.model.name),
+            "model_class": model_class_name(self.model),
             "params": self.model_params(),
             "helpers": self.helpers,
             "optimize": self.optimize,
