@@ -18,6 +18,9 @@ from inceptgen.errors import InceptgenError
 
 __all__ = ["atomic_path", "atomic_write", "is_generated", "write_generated"]
 
+# Every writer of the project goes through here: `compile -o`, training checkpoints and
+# metrics, and `convert`.
+
 
 def _destination(path: str | os.PathLike[str]) -> Path:
     """The file to replace: a symlink's target, so the link itself survives."""
@@ -44,19 +47,22 @@ def _new_file_mode(dest: Path) -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it replaces `path` atomically.
 
-    For writers that insist on a file name (`torch.save`, `keras.Model.save`): the
-    temporary name keeps the destination's suffix. If the body raises, the temporary
-    file is removed and `path` is untouched.
+    For writers that insist on a file name (`torch.save`, `keras.Model.save_weights`):
+    the temporary name ends with `suffix`, by default the destination's own (Keras wants
+    `.weights.h5`, two of them). If the body raises, the temporary file is removed and
+    `path` is untouched.
 
     Raises:
         InceptgenError: `path` is a directory, its directory does not exist, or it cannot be written.
     """
     dest = _destination(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=f".tmp{dest.suffix}")
+        fd, tmp_name = tempfile.mkstemp(
+            dir=dest.parent, prefix=f".{dest.name}.", suffix=f".tmp{dest.suffix if suffix is None else suffix}"
+        )
     except OSError as exc:
         raise InceptgenError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     os.close(fd)

@@ -427,7 +427,7 @@ def test_no_generated_keras_model_needs_lambda_layers() -> None:
 
 def test_interrupted_checkpoint_write_keeps_the_old_file(tmp_path: Path) -> None:
     """`atomic_path` (training checkpoints, convert): Ctrl-C while writing leaves the old file whole."""
-    from inceptgen.atomic import atomic_path
+    from inceptgen.output import atomic_path
 
     path = tmp_path / "model.pt"
     path.write_bytes(b"old checkpoint")

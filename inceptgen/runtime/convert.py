@@ -107,12 +107,14 @@ def convert_checkpoint(spec: Any, src: str, dst: str, checkpoint: Path, out: Pat
     """`inceptgen convert`: a PyTorch state dict <-> a Keras `.weights.h5` for the same spec."""
     import torch
 
-    from inceptgen.atomic import atomic_path
+    from inceptgen.output import atomic_path
 
     if (src, dst) not in (("torch", "keras"), ("keras", "torch")):
         raise InceptgenError(f"convert goes torch -> keras or keras -> torch, not {src} -> {dst}")
     if not checkpoint.is_file():
         raise InceptgenError(f"checkpoint {str(checkpoint)!r} does not exist")
+    if out.exists() and not force:
+        raise InceptgenError(f"{str(out)!r} exists; pass --force to replace it")
     torch_model, keras_model = spec.to_torch(), spec.to_keras()
     if src == "torch":
         try:
@@ -121,7 +123,7 @@ def convert_checkpoint(spec: Any, src: str, dst: str, checkpoint: Path, out: Pat
             raise InceptgenError(f"cannot read PyTorch checkpoint {str(checkpoint)!r}: {exc}") from None
         _load_torch_state(torch_model, state)
         torch_to_keras(torch_model, keras_model)
-        with atomic_path(out, force, suffix=".weights.h5") as tmp:
+        with atomic_path(out, suffix=".weights.h5") as tmp:
             keras_model.save_weights(tmp)
     else:
         try:
@@ -129,7 +131,7 @@ def convert_checkpoint(spec: Any, src: str, dst: str, checkpoint: Path, out: Pat
         except Exception as exc:  # noqa: BLE001
             raise InceptgenError(f"cannot read Keras weights {str(checkpoint)!r}: {exc}") from None
         keras_to_torch(keras_model, torch_model)
-        with atomic_path(out, force, suffix=".pt") as tmp:
+        with atomic_path(out, suffix=".pt") as tmp:
             torch.save(torch_model.state_dict(), tmp)
 
 

@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from inceptgen.atomic import atomic_path, atomic_write_text
 from inceptgen.errors import InceptgenError
+from inceptgen.output import atomic_path, atomic_write
 from inceptgen.runtime import data as datalib
 from inceptgen.runtime.progress import EpochProgress
 
@@ -274,7 +274,7 @@ class RunFiles:
         return [json.loads(line) for line in self.metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def write_metrics(self, records: Sequence[dict[str, Any]]) -> None:
-        atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in records))
+        atomic_write(self.metrics, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def _run_dir(out: Path | None, resume: Path | None) -> Path:
@@ -812,8 +812,8 @@ def train(
     if resume is not None:
         _check_resumable(files, _read_run_json(files.run_json), run_record)
     else:
-        atomic_write_text(files.source(target), source)
-        atomic_write_text(files.run_json, json.dumps(run_record, indent=2) + "\n")
+        atomic_write(files.source(target), source)
+        atomic_write(files.run_json, json.dumps(run_record, indent=2) + "\n")
 
     batches = TrainBatches(split.x_train, split.y_train, batch_size, split.mean, split.std, seed)
     trainer_type = _TorchTrainer if target == "torch" else _KerasTrainer
@@ -830,7 +830,7 @@ def train(
     finally:
         progress.close()
     summary = _summary(spec, settings, split, trainer, records, files, time.perf_counter() - wall_start, start_epoch)
-    atomic_write_text(files.summary, json.dumps(summary, indent=2) + "\n")
+    atomic_write(files.summary, json.dumps(summary, indent=2) + "\n")
     progress.message(
         f"test accuracy {summary['test_accuracy']:.1%} after {epochs} epochs "
         f"({target}, {summary['wall_seconds']:.1f} s); saved {files.checkpoint(target)}"
