@@ -84,13 +84,20 @@ def _coerce(name: str, value: object) -> ex.Value:
     return value
 
 
-def load(path_or_text: str | Path, limits: Limits = Limits(), **overrides: object) -> Spec:
+def load(
+    path_or_text: str | Path,
+    limits: Limits = Limits(),
+    overrides: Mapping[str, object] | None = None,
+    **params: object,
+) -> Spec:
     """Parse, lower and check a spec.
 
     Args:
         path_or_text: a `.incept` file, `@name` for a stdlib spec, or spec text itself.
         limits: safety caps.
-        **overrides: model parameter values, e.g. `classes=10, input=(3, 32, 32)`.
+        overrides: model parameter values by name; the way to set a parameter that is
+            itself named `limits` or `overrides`.
+        **params: model parameter values, e.g. `classes=10, input=(3, 32, 32)`.
 
     Returns:
         The checked `Spec`.
@@ -110,4 +117,4 @@ def load(path_or_text: str | Path, limits: Limits = Limits(), **overrides: objec
             raise InceptgenError(f"cannot read spec {str(path)!r}: {exc.strerror}") from None
         file, text = str(path), decode(data, str(path), limits)
     model = lower(loader.load_text(text, file), loader)
-    return Spec(check(model, parse_overrides(overrides), limits), file)
+    return Spec(check(model, parse_overrides({**(overrides or {}), **params}), limits), file)

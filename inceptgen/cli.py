@@ -238,7 +238,7 @@ def _load(spec_arg: str, sets: Sequence[str] | None) -> Spec:
     from inceptgen.api import load
 
     target: str | Path = spec_arg if spec_arg.startswith("@") else Path(spec_arg)
-    spec = load(target, **_overrides(sets or ()))
+    spec = load(target, overrides=_overrides(sets or ()))
     for message, span in spec.warnings:
         typer.echo(render_diagnostic("warning", message, span), err=True)
     return spec

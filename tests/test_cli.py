@@ -111,6 +111,17 @@ def test_exit_codes(tmp_path: Path, good: Path, args: list[str], code: int, stre
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("name", ["limits", "overrides", "path_or_text"])
+def test_set_reaches_parameters_named_like_load_arguments(tmp_path: Path, name: str) -> None:
+    """`--set` names are the spec's, never the keyword arguments of `inceptgen.load`."""
+    path = tmp_path / "named.incept"
+    path.write_text(f"model named(input = 3x8x8, {name} = 4)\nstage s {{ conv 1x1 -> {name} }}\n")
+    result = invoke("check", path, "--set", f"{name}=6")
+    assert result.exit_code == 0, result.output
+    assert "output 6x8x8" in result.stdout
+    assert inceptgen.load(path, overrides={name: 5}).checked.outputs["main"] == (5, 8, 8)
+
+
 @pytest.mark.parametrize("command", ["check", "summary", "compile", "specs", "parity", "convert", "train", "evaluate"])
 def test_help_has_an_example(calls: list, command: str) -> None:
     result = invoke(command, "--help", app=cli.build_app())
