@@ -185,9 +185,11 @@ class TorchEmitter(Emitter):
         padding = _torch_padding(constant(node.pad), kernel, stride, 1)
         # nn.*Pool2d pads both sides alike: other padding is applied to the input first.
         padded = padding == '"same"' or _asymmetric(padding)
+        # Ceil mode may then start a window in the trailing padding: the checker's rule does not.
+        trim = node.ceil and _asymmetric(padding)
         if padded:
             self.helpers.add("pad_same")
-        if node.ceil and _asymmetric(padding):
+        if trim:
             self.helpers.add("trim_ceil_windows")
         return {
             "kernel": self.window_value(node.kernel, view),
@@ -195,11 +197,10 @@ class TorchEmitter(Emitter):
             "padding": padding,
             "pad_value": ("-math.inf" if node.kind == "max" else "0.0") if padded else "",
             "ceil": node.ceil,
-            "count_pad": node.count_pad or padded,
-            # The padding is part of the pooled input: average over the real cells only...
+            "count_pad": node.count_pad,
+            # The padding is part of the pooled input: average over the real cells only.
             "mask": padded and node.kind == "avg" and not node.count_pad,
-            # ...and start no window in the trailing padding (the checker's ceil-mode rule).
-            "trim": node.ceil and _asymmetric(padding),
+            "trim": trim,
         }
 
 
