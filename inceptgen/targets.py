@@ -1,0 +1,71 @@
+"""The targets inceptgen generates code for, listed once.
+
+The API, the CLI, the emitters, training, conversion, parity and the tests all read
+this registry; adding a target means adding one entry here and its emitter package.
+Nothing here imports a framework: each entry names the modules that do, and they are
+imported only when that target is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from inceptgen.errors import InceptgenError
+
+__all__ = ["Target", "TARGETS", "TARGET_NAMES", "target"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One framework inceptgen generates code for.
+
+    Attributes:
+        name: the `--target` value.
+        framework: the name users know it by.
+        emitter: `module:Class` of its emitter (see `inceptgen.emit`).
+        extra: the pip extra that installs its framework (`pip install 'inceptgen[extra]'`).
+        layout: the activation layout of its generated models.
+        checkpoint: the file name of a trained model's weights in a run directory.
+        optimize: whether its emitter has an `--optimize` build.
+    """
+
+    name: str
+    framework: str
+    emitter: str
+    extra: str
+    layout: str
+    checkpoint: str
+    optimize: bool
+
+    def emitter_class(self) -> type[Any]:
+        """The emitter class, imported on first use."""
+        module, _, attr = self.emitter.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target("torch", "PyTorch", "inceptgen.emit.torch:TorchEmitter", "torch", "NCHW", "model.pt", optimize=True),
+        Target(
+            "keras", "Keras", "inceptgen.emit.keras:KerasEmitter", "keras", "NHWC", "model.weights.h5", optimize=False
+        ),
+    )
+}
+
+#: The target names in registry order, for CLI choices and parametrised tests.
+TARGET_NAMES: tuple[str, ...] = tuple(TARGETS)
+
+
+def target(name: str) -> Target:
+    """The registered target `name`.
+
+    Raises:
+        InceptgenError: no such target (the hint lists those there are).
+    """
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise InceptgenError(f"unknown target {name!r}", hint=f"targets: {', '.join(TARGETS)}") from None
