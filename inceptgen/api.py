@@ -11,13 +11,13 @@ from inceptgen import expr as ex
 from inceptgen.check import Checked, check
 from inceptgen.errors import InceptgenError
 from inceptgen.limits import Limits
-from inceptgen.lower import Loader, lower
-from inceptgen.parse import decode, parse_expr
+from inceptgen.loader import Loader
+from inceptgen.lower import lower
+from inceptgen.parse import parse_expr
 from inceptgen.stdlib import resolve_spec_path, stdlib_path
+from inceptgen.targets import TARGET_NAMES
 
-__all__ = ["Spec", "load", "parse_overrides", "TARGETS"]
-
-TARGETS = ("torch", "keras")
+__all__ = ["Spec", "load", "parse_overrides", "TARGET_NAMES"]
 
 
 class Spec:
@@ -43,7 +43,7 @@ class Spec:
 
     @functools.cache  # noqa: B019 - a Spec is immutable; caching per instance is the point
     def source(self, target: str, optimize: bool = False) -> str:
-        """The generated Python module for `target` ("torch" or "keras")."""
+        """The generated Python module for `target` (see `inceptgen.targets`)."""
         from inceptgen.emit import emit
 
         return emit(self.checked, target, source_name=self.source_name, optimize=optimize)
@@ -54,11 +54,17 @@ class Spec:
 
         return build_model(self.source("torch", optimize), "torch", self.model.name)
 
-    def to_keras(self, optimize: bool = False):
-        """A live `keras.Model`, built by executing the generated source."""
+    def to_keras(self, optimize: bool = False, aux_outputs: bool = False):
+        """A live `keras.Model`, built by executing the generated source.
+
+        Args:
+            optimize: build from the `--optimize` source.
+            aux_outputs: also output the auxiliary heads (for training), as [main, aux...].
+        """
         from inceptgen.runtime.build import build_model
 
-        return build_model(self.source("keras", optimize), "keras", self.model.name)
+        extra = {"aux_outputs": True} if aux_outputs and self.model.auxes else {}
+        return build_model(self.source("keras", optimize), "keras", self.model.name, **extra)
 
 
 def parse_overrides(pairs: list[str] | Mapping[str, object]) -> dict[str, ex.Value]:
@@ -70,6 +76,8 @@ def parse_overrides(pairs: list[str] | Mapping[str, object]) -> dict[str, ex.Val
         name, sep, text = pair.partition("=")
         if not sep or not name.strip():
             raise InceptgenError(f"--set expects name=value, got {pair!r}")
+        if not text.strip():
+            raise InceptgenError(f"--set {name.strip()}= has no value", hint=f"for example --set {name.strip()}=10")
         values[name.strip()] = ex.evaluate(parse_expr(text.strip()), {})
     return values
 
@@ -88,6 +96,7 @@ def load(
     path_or_text: str | Path,
     limits: Limits = Limits(),
     overrides: Mapping[str, object] | None = None,
+    variant: str | None = None,
     **params: object,
 ) -> Spec:
     """Parse, lower and check a spec.
@@ -96,7 +105,8 @@ def load(
         path_or_text: a `.incept` file, `@name` for a stdlib spec, or spec text itself.
         limits: safety caps.
         overrides: model parameter values by name; the way to set a parameter that is
-            itself named `limits` or `overrides`.
+            itself named `limits`, `overrides` or `variant`.
+        variant: one of the spec's `variant`s; its values come before `overrides`.
         **params: model parameter values, e.g. `classes=10, input=(3, 32, 32)`.
 
     Returns:
@@ -108,13 +118,10 @@ def load(
     loader = Loader(limits, stdlib_path)
     text_given = isinstance(path_or_text, str) and ("\n" in path_or_text or "{" in path_or_text)
     if text_given:
-        file, text = "<spec>", str(path_or_text)
+        file, module = "<spec>", loader.load_text(str(path_or_text), "<spec>")
     else:
         path = resolve_spec_path(str(path_or_text))
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InceptgenError(f"cannot read spec {str(path)!r}: {exc.strerror}") from None
-        file, text = str(path), decode(data, str(path), limits)
-    model = lower(loader.load_text(text, file), loader)
-    return Spec(check(model, parse_overrides({**(overrides or {}), **params}), limits), file)
+        file, module = str(path), loader.load_path(path)
+    model = lower(module, loader)
+    values = parse_overrides({**(overrides or {}), **params})
+    return Spec(check(model, values, limits, variant), file)

@@ -3,175 +3,111 @@
 Values that may depend on parameters stay expressions (`inceptgen.expr`): the checker
 evaluates them for one set of parameter values, the emitters write them as Python.
 Every node has a `name` unique within its scope (a block definition, a stage, the
-head, an aux head); a node's path in the built model is the dotted chain of the
-names of the scopes it is instantiated in (`s3.inception_3a.branch1_conv2`).
+head, an aux head, a repeat body); a node's path in the built model is the dotted
+chain of the names of the scopes it is instantiated in (`s3.inception_3a.branch1_conv2`).
+
+Layers are one node type, `Layer`, whose `op` is a keyword of the vocabulary
+(`inceptgen.ops`); structure (branches, sums, products, repeats, conditions, block
+uses) has a node type each. Which fields hold child bodies is declared once, in the
+field's metadata, and `walk`, `bodies`, `map_bodies` and `exprs` read it: no other
+module needs to know where a node keeps its children.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 
 from inceptgen.errors import Span
 from inceptgen.expr import Expr
 
 __all__ = [
-    "ACTIVATIONS",
-    "BatchNorm",
-    "Conv",
-    "Pool",
-    "GlobalPool",
-    "Linear",
-    "Dropout",
-    "Flatten",
-    "Act",
-    "Identity",
-    "Concat",
-    "Branch",
-    "Residual",
-    "Repeat",
-    "Call",
-    "Node",
+    "Args",
     "Layer",
+    "Call",
+    "Branch",
+    "Concat",
+    "Residual",
+    "Gate",
+    "Repeat",
+    "If",
+    "Node",
+    "Body",
+    "BodyField",
     "Param",
     "BlockDef",
     "Scope",
     "Aux",
+    "Variant",
     "Model",
+    "body_fields",
+    "bodies",
+    "map_bodies",
+    "transform",
     "walk",
+    "exprs",
 ]
 
-#: Activation functions both targets implement identically.
-ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "silu")
+
+class Args(Mapping[str, Expr]):
+    """An immutable, ordered, hashable mapping of names to expressions (layer options, call arguments)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Expr] | tuple[tuple[str, Expr], ...] = ()) -> None:
+        pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)
+        object.__setattr__(self, "_items", dict(pairs))
+
+    def __getitem__(self, key: str) -> Expr:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Args) and tuple(self._items.items()) == tuple(other._items.items())
+
+    def __repr__(self) -> str:
+        return f"Args({self._items!r})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Args is immutable")
 
 
-@dataclass(frozen=True)
-class BatchNorm:
-    """Batch normalisation after a conv or linear layer.
+def _body(prefix: str = "", scope: bool = False):
+    """Declare a field holding a child body.
 
-    `momentum` follows Keras: the weight of the old running average (PyTorch's
-    momentum is `1 - momentum`). `scale=False` drops the learned gamma.
+    Args:
+        prefix: what the names of the body's nodes start with, `{name}` standing for the
+            owning node's name (`branch1_` for the nodes of branch 1).
+        scope: the body is a naming scope of its own (a repeat's copies), not part of the
+            enclosing one.
     """
-
-    eps: Expr
-    momentum: Expr
-    scale: bool
+    return field(metadata={"body": BodyField(prefix, scope)})
 
 
 @dataclass(frozen=True)
-class Conv:
-    name: str
-    span: Span
-    kernel: Expr
-    out: Expr
-    stride: Expr
-    pad: Expr
-    dilation: Expr
-    groups: Expr
-    bias: bool
-    bn: BatchNorm | None
-    act: str | None
+class BodyField:
+    """How a body's nodes are named: with `prefix`, in the enclosing scope or a new one."""
+
+    prefix: str
+    scope: bool
 
 
 @dataclass(frozen=True)
-class Pool:
-    """Max or average pooling. `count_pad`: padded cells count in an average."""
+class Layer:
+    """One layer: a keyword of the vocabulary with every option resolved (defaults included)."""
 
+    op: str
     name: str
     span: Span
-    kind: str
-    kernel: Expr
-    stride: Expr
-    pad: Expr
-    ceil: bool
-    count_pad: bool
-
-
-@dataclass(frozen=True)
-class GlobalPool:
-    name: str
-    span: Span
-    kind: str
-
-
-@dataclass(frozen=True)
-class Linear:
-    name: str
-    span: Span
-    out: Expr
-    bias: bool
-    bn: BatchNorm | None
-    act: str | None
-
-
-@dataclass(frozen=True)
-class Dropout:
-    name: str
-    span: Span
-    rate: Expr
-
-
-@dataclass(frozen=True)
-class Flatten:
-    name: str
-    span: Span
-
-
-@dataclass(frozen=True)
-class Act:
-    name: str
-    span: Span
-    fn: str
-
-
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    span: Span
-
-
-@dataclass(frozen=True)
-class Branch:
-    name: str
-    span: Span
-    body: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Concat:
-    """Parallel branches reading the same input, joined along channels in order."""
-
-    name: str
-    span: Span
-    branches: tuple[Branch, ...]
-
-
-@dataclass(frozen=True)
-class Residual:
-    """`x + scale * body(x)`; the body's output must have the input's shape."""
-
-    name: str
-    span: Span
-    scale: Expr
-    body: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Repeat:
-    """`count` copies of `body` in sequence; copy `i` is the sub-scope named `name.i`.
-
-    When the body is a single block call, each copy *is* that block instance.
-    """
-
-    name: str
-    span: Span
-    count: Expr
-    body: tuple[Node, ...]
-
-    @property
-    def single_call(self) -> Call | None:
-        only = self.body[0] if len(self.body) == 1 else None
-        return only if isinstance(only, Call) else None
+    args: Args
 
 
 @dataclass(frozen=True)
@@ -181,11 +117,125 @@ class Call:
     name: str
     span: Span
     block: str
-    args: tuple[tuple[str, Expr], ...]
+    args: Args
 
 
-Layer = Conv | Pool | GlobalPool | Linear | Dropout | Flatten | Act | Identity
-Node = Layer | Concat | Branch | Residual | Repeat | Call
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    span: Span
+    body: Body = _body("{name}_")
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Parallel branches reading the same input, joined along channels in order."""
+
+    name: str
+    span: Span
+    branches: tuple[Branch, ...] = _body()
+
+
+@dataclass(frozen=True)
+class Residual:
+    """`shortcut(x) + scale * body(x)`; an empty shortcut is the identity."""
+
+    name: str
+    span: Span
+    scale: Expr
+    body: Body = _body()
+    shortcut: Body = _body("shortcut_")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """`x * body(x)`, the body's output broadcast over the input (squeeze-excitation)."""
+
+    name: str
+    span: Span
+    body: Body = _body("{name}_")
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """`count` copies of `body` in sequence; copy `i` is the sub-scope named `name.i`.
+
+    `index` names the copy's number inside the body. When the body is a single block
+    call, each copy *is* that block instance.
+    """
+
+    name: str
+    span: Span
+    count: Expr
+    index: str | None
+    body: Body = _body(scope=True)
+
+    @property
+    def single_call(self) -> Call | None:
+        only = self.body[0] if len(self.body) == 1 else None
+        return only if isinstance(only, Call) else None
+
+
+@dataclass(frozen=True)
+class If:
+    """`then` where `cond` holds for an instance, else `otherwise` (either may be empty)."""
+
+    name: str
+    span: Span
+    cond: Expr
+    then: Body = _body()
+    otherwise: Body = _body()
+
+
+Node = Layer | Call | Branch | Concat | Residual | Gate | Repeat | If
+Body = tuple[Node, ...]
+
+
+def body_fields(node: Node) -> tuple[tuple[str, BodyField], ...]:
+    """(field name, naming) of each child body a node type holds, in field order."""
+    return _BODY_FIELDS[type(node)]
+
+
+_BODY_FIELDS: dict[type, tuple[tuple[str, BodyField], ...]] = {
+    cls: tuple((f.name, f.metadata["body"]) for f in fields(cls) if "body" in f.metadata)
+    for cls in (Layer, Call, Branch, Concat, Residual, Gate, Repeat, If)
+}
+
+
+def bodies(node: Node) -> tuple[Body, ...]:
+    """The child bodies of a node (a concat's branches count as one body of branches)."""
+    return tuple(getattr(node, name) for name, _ in body_fields(node))
+
+
+def map_bodies(node: Node, fn: Callable[[Body, str, BodyField], Body]) -> Node:
+    """A copy of `node` with each child body replaced by `fn(body, field name, naming)`."""
+    changes = {name: fn(getattr(node, name), name, naming) for name, naming in body_fields(node)}
+    return replace(node, **changes) if changes else node
+
+
+def transform(body: Body, fn: Callable[[Node], Node]) -> Body:
+    """`fn` applied to every node of a body, children first (`fn` sees the transformed bodies)."""
+    return tuple(fn(map_bodies(node, lambda child, *_: transform(child, fn))) for node in body)
+
+
+def walk(body: Body) -> Iterator[Node]:
+    """Every node of a body and of its nodes' bodies, in source order, parents before children."""
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in reversed(bodies(node)):
+            stack.extend(reversed(child))
+
+
+def exprs(node: Node) -> Iterator[Expr]:
+    """Every expression a node holds itself (not those of its children)."""
+    for f in fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Args):
+            yield from value.values()
+        elif f.name in ("scale", "count", "cond"):
+            yield value
 
 
 @dataclass(frozen=True)
@@ -200,7 +250,7 @@ class BlockDef:
     name: str
     span: Span
     params: tuple[Param, ...]
-    body: tuple[Node, ...]
+    body: Body
 
 
 @dataclass(frozen=True)
@@ -209,7 +259,7 @@ class Scope:
 
     name: str
     span: Span
-    body: tuple[Node, ...]
+    body: Body
 
 
 @dataclass(frozen=True)
@@ -220,7 +270,16 @@ class Aux:
     span: Span
     after: str
     weight: Expr
-    body: tuple[Node, ...]
+    body: Body
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Named values for some model parameters (`--variant b1`)."""
+
+    name: str
+    span: Span
+    values: Args
 
 
 @dataclass(frozen=True)
@@ -231,27 +290,11 @@ class Model:
     file: str
     source_hash: str
     params: tuple[Param, ...]
-    blocks: dict[str, BlockDef]
+    blocks: Mapping[str, BlockDef]
     stages: tuple[Scope, ...]
-    auxes: tuple[Aux, ...] = ()
-    warnings: tuple[tuple[str, Span], ...] = field(default=())
+    auxes: tuple[Aux, ...]
+    variants: tuple[Variant, ...]
+    warnings: tuple[tuple[str, Span], ...]
 
     def block(self, name: str) -> BlockDef:
         return self.blocks[name]
-
-
-def children(node: Node) -> tuple[Node, ...]:
-    """Direct sub-nodes of a node within the same scope."""
-    match node:
-        case Concat(branches=branches):
-            return branches
-        case Branch(body=body) | Residual(body=body) | Repeat(body=body):
-            return body
-    return ()
-
-
-def walk(body: tuple[Node, ...]) -> Iterator[Node]:
-    """Every node of a body within its scope, in source order, parents before children."""
-    for node in body:
-        yield node
-        yield from walk(children(node))

@@ -21,6 +21,7 @@ class Limits:
         max_params: parameters in the model.
         max_expr_depth: nesting of operators and function calls in one expression (`1 + 1 + ...`
             counts one level per operator); keeps generated Python within its parser's nesting limit.
+        max_imports: files one spec imports, directly or not (each counted once).
     """
 
     max_file_bytes: int = 1_000_000
@@ -30,3 +31,4 @@ class Limits:
     max_containers: int = 100_000
     max_params: int = 2_000_000_000
     max_expr_depth: int = 50
+    max_imports: int = 256

@@ -12,18 +12,28 @@ import re
 
 from inceptgen.errors import Span, SpecNameError
 
-__all__ = ["check_identifier", "class_name", "Namespace", "RESERVED_MEMBERS"]
+__all__ = ["check_identifier", "class_name", "Namespace", "RESERVED_MEMBERS", "KEYWORDS"]
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
-#: Attribute names an `nn.Module` (or a Keras layer) already uses: a layer named
-#: `forward` or `training` would break the generated class.
+#: Attribute names the generated classes cannot give a layer: every public member of
+#: `torch.nn.Module` (torch 2.13; `tests/test_names.py` checks the installed version),
+#: `training`, and what the generated code itself stores (`out_channels`). A layer
+#: named `forward` or `compile` would break the generated class.
 RESERVED_MEMBERS = frozenset(
-    """forward training parameters named_parameters modules named_modules children
-    named_children buffers state_dict load_state_dict train eval to cuda cpu apply
-    register_buffer register_parameter add_module zero_grad requires_grad_ float double
-    half type extra_repr out_channels scale call build name weights trainable dtype""".split()
+    """T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half
+    ipu load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
+    register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
+    to_empty train type xpu zero_grad training out_channels""".split()
 )
+
+#: Words of the language that start a statement or are values: no block may be called so
+#: (`gate()` would read as a gate), and `true`/`false` name no parameter.
+KEYWORDS = frozenset("concat branch residual shortcut gate repeat defaults true false".split())
 
 
 def check_identifier(name: str, span: Span | None, what: str) -> str:
@@ -40,6 +50,8 @@ def check_identifier(name: str, span: Span | None, what: str) -> str:
         )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise SpecNameError(f"{what} name {name!r} is a Python keyword", span, f"try {name}_")
+    if name in ("true", "false") or (what == "block" and name in KEYWORDS):
+        raise SpecNameError(f"{what} name {name!r} is a word of the language", span, f"try {name}_")
     if "__" in name:
         raise SpecNameError(f"{what} name {name!r} contains '__'", span, "double underscores are reserved")
     return name

@@ -14,39 +14,18 @@ from lark.visitors import Transformer_NonRecursive
 from inceptgen import expr as ex
 from inceptgen import syntax as sx
 from inceptgen.errors import InceptgenError, SourceError, Span, SpecLimitError, SpecNameError, SpecSyntaxError
-from inceptgen.ir import ACTIVATIONS
 from inceptgen.limits import Limits
+from inceptgen.ops import ACTIVATIONS, OPS, valued_options
 from inceptgen.resources import grammar_text
 
-__all__ = ["decode", "parse", "parse_expr"]
-
-
-def decode(data: bytes, file: str, limits: Limits = Limits()) -> str:
-    """Bytes of a spec file -> text: UTF-8 with or without BOM; CRLF becomes LF.
-
-    Raises:
-        SourceError: the file is too large, holds NUL bytes or is not UTF-8 (with the byte offset).
-    """
-    if len(data) > limits.max_file_bytes:
-        raise SourceError(
-            f"{file}: spec is {len(data):,} bytes, more than the limit of {limits.max_file_bytes:,}",
-            hint="specs are small text files; is this the right file?",
-        )
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise SourceError(f"{file}: NUL byte at byte offset {nul}: not a text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        # utf-8-sig counts from after the BOM; the offset is into the file.
-        offset = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
-        raise SourceError(f"{file}: invalid UTF-8 at byte offset {offset}", hint="save the spec as UTF-8") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+__all__ = ["parse", "parse_expr"]
 
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True)
+    # The grammar is generic about layers; the options that take a value come from the vocabulary.
+    grammar = grammar_text().replace("VALUED_OPTIONS", "|".join(valued_options()))
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=True)
 
 
 def parse(text: str, file: str = "<spec>", limits: Limits = Limits()) -> sx.Module:
@@ -82,8 +61,11 @@ def parse(text: str, file: str = "<spec>", limits: Limits = Limits()) -> sx.Modu
 
 
 #: Rules that open a nested body (as the lowering counts depth) and expression operators.
-_NESTING_RULES = frozenset({"branch", "residual", "repeat"})
-_EXPR_RULES = frozenset({"add", "sub", "mul", "truediv", "floordiv", "mod", "neg", "func"})
+_NESTING_RULES = frozenset({"branch", "residual", "shortcut", "gate", "repeat", "if_"})
+_EXPR_RULES = frozenset(
+    {"add", "sub", "mul", "truediv", "floordiv", "mod", "neg", "func", "list_"}
+    | {"compare", "and_op", "or_op", "not_op", "ifelse"}
+)
 
 
 def _check_nesting(tree: Tree, file: str, limits: Limits) -> None:
@@ -159,11 +141,6 @@ def _end_span(text: str, file: str) -> Span:
 _NAME_BEFORE = re.compile(r"(?<!\w)([^\W\d]\w*)[ \t\f]*\Z")
 
 
-def _valued_options() -> list[str]:
-    pattern = str(_parser().get_terminal("OPTION_KEY").pattern.value)
-    return re.findall(r"\w+", pattern.split(")")[0])
-
-
 def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNameError | SpecSyntaxError | None:
     """`conv 3x3 -> 8 strid 2`: a misspelt option that takes a value.
 
@@ -191,13 +168,11 @@ def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNa
             span,
             f"write `conv -> channels kernel {name}` (a rate: `dropout rate {name}`)",
         )
-    from inceptgen.lower import LAYER_OPS  # lazily: lower imports this module
-
     # `conv 1x1 -> 8 conv 3x3 -> 8`: two statements on one line (`relu` is also a flag: not that case).
-    if name in LAYER_OPS and name not in ACTIVATIONS:
+    if name in OPS and name not in ACTIVATIONS:
         message = f"{name!r} starts a new layer, but the previous one has not ended"
         return SpecSyntaxError(message, span, "put a ';' or a line break before it")
-    keys = _valued_options()
+    keys = valued_options()
     close = difflib.get_close_matches(name, keys, n=2, cutoff=0.7)
     hint = (
         f"did you mean {' or '.join(repr(c) for c in close)}?" if close else f"options with a value: {', '.join(keys)}"
@@ -273,6 +248,30 @@ class _ToSyntax(Transformer_NonRecursive):
     def func(self, meta, c):
         return ex.Func(str(c[0]), tuple(a for a in c[1:] if a is not None), self._s(meta))
 
+    def true(self, meta, c):
+        return ex.Bool(True, self._s(meta))
+
+    def false(self, meta, c):
+        return ex.Bool(False, self._s(meta))
+
+    def list_(self, meta, c):
+        return ex.List(tuple(a for a in c if a is not None), self._s(meta))
+
+    def compare(self, meta, c):
+        return ex.Compare(str(c[1]), c[0], c[2], self._s(meta))
+
+    def and_op(self, meta, c):
+        return ex.BoolOp("and", c[0], c[1], self._s(meta))
+
+    def or_op(self, meta, c):
+        return ex.BoolOp("or", c[0], c[1], self._s(meta))
+
+    def not_op(self, meta, c):
+        return ex.Not(c[0], self._s(meta))
+
+    def ifelse(self, meta, c):
+        return ex.IfElse(c[1], c[0], c[2], self._s(meta))
+
     def neg(self, meta, c):
         return ex.Neg(c[0], self._s(meta))
 
@@ -334,8 +333,20 @@ class _ToSyntax(Transformer_NonRecursive):
     def residual(self, meta, c):
         return sx.Residual(c[0], _opt(c[1]), c[2], self._s(meta))
 
+    def shortcut(self, meta, c):
+        return sx.Shortcut(c[0], self._s(meta))
+
+    def gate(self, meta, c):
+        return sx.Gate(_opt(c[0]), c[1], self._s(meta))
+
     def repeat(self, meta, c):
-        return sx.Repeat(c[0], _opt(c[1]), c[2], self._s(meta))
+        return sx.Repeat(c[0], _opt(c[1]), _opt(c[2]), c[3], self._s(meta))
+
+    def if_(self, meta, c):
+        otherwise = c[2]
+        if isinstance(otherwise, sx.If):  # `else if`: a body holding the nested condition
+            otherwise = (otherwise,)
+        return sx.If(c[0], c[1], otherwise or (), self._s(meta))
 
     def default_rule(self, meta, c):
         return sx.DefaultRule(str(c[0]), tuple(c[1:]), self._s(meta))
@@ -352,6 +363,9 @@ class _ToSyntax(Transformer_NonRecursive):
 
     def model(self, meta, c):
         return sx.ModelDecl(str(c[0]), tuple(p for p in c[1:] if p is not None), self._s(meta))
+
+    def variant(self, meta, c):
+        return sx.Variant(str(c[0]), tuple(a for a in c[1:] if a is not None), self._s(meta))
 
     def block_def(self, meta, c):
         params = tuple(p for p in c[1:-1] if p is not None)

@@ -16,12 +16,16 @@ __all__ = [
     "Concat",
     "Branch",
     "Residual",
+    "Shortcut",
+    "Gate",
     "Repeat",
+    "If",
     "DefaultRule",
     "Defaults",
     "Stmt",
     "Import",
     "ModelDecl",
+    "Variant",
     "BlockDef",
     "Stage",
     "Head",
@@ -95,10 +99,36 @@ class Residual:
 
 
 @dataclass(frozen=True)
-class Repeat:
-    count: Expr
+class Shortcut:
+    """The other path of a residual (only directly inside `residual { ... }`)."""
+
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Gate:
+    """`gate { ... }`: the input times the body's output (broadcast)."""
+
     name: str | None
     body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Repeat:
+    count: Expr
+    index: str | None
+    name: str | None
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class If:
+    cond: Expr
+    then: tuple[Stmt, ...]
+    otherwise: tuple[Stmt, ...]
     span: Span
 
 
@@ -115,7 +145,7 @@ class Defaults:
     span: Span
 
 
-Stmt = Layer | Call | Concat | Branch | Residual | Repeat | Defaults
+Stmt = Layer | Call | Concat | Branch | Residual | Shortcut | Gate | Repeat | If | Defaults
 
 
 @dataclass(frozen=True)
@@ -128,6 +158,15 @@ class Import:
 class ModelDecl:
     name: str
     params: tuple[Param, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Variant:
+    """`variant b1(width = 1.0, input = 3x240x240)`: named values for model parameters."""
+
+    name: str
+    args: tuple[Arg, ...]
     span: Span
 
 
@@ -164,7 +203,7 @@ class Aux:
     span: Span
 
 
-Item = Import | ModelDecl | Defaults | BlockDef | Stage | Head | Aux
+Item = Import | ModelDecl | Variant | Defaults | BlockDef | Stage | Head | Aux
 
 
 @dataclass(frozen=True)

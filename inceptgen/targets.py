@@ -29,6 +29,8 @@ class Target:
         layout: the activation layout of its generated models.
         checkpoint: the file name of a trained model's weights in a run directory.
         optimize: whether its emitter has an `--optimize` build.
+        separator: what joins the parts of a node's path in its layer names (Keras' torch
+            backend refuses "." in names, and spec names never hold "-").
     """
 
     name: str
@@ -38,6 +40,15 @@ class Target:
     layout: str
     checkpoint: str
     optimize: bool
+    separator: str = "."
+
+    def layer_name(self, path: str) -> str:
+        """The name of node `path` (dotted, as the checker writes it) in this target's model."""
+        return path.replace(".", self.separator)
+
+    def node_path(self, layer_name: str) -> str:
+        """The checker's dotted path of a layer named `layer_name` in this target's model."""
+        return layer_name.replace(self.separator, ".")
 
     def emitter_class(self) -> type[Any]:
         """The emitter class, imported on first use."""
@@ -50,7 +61,14 @@ TARGETS: dict[str, Target] = {
     for t in (
         Target("torch", "PyTorch", "inceptgen.emit.torch:TorchEmitter", "torch", "NCHW", "model.pt", optimize=True),
         Target(
-            "keras", "Keras", "inceptgen.emit.keras:KerasEmitter", "keras", "NHWC", "model.weights.h5", optimize=False
+            "keras",
+            "Keras",
+            "inceptgen.emit.keras:KerasEmitter",
+            "keras",
+            "NHWC",
+            "model.weights.h5",
+            optimize=False,
+            separator="-",
         ),
     )
 }

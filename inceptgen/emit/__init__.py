@@ -1,28 +1,22 @@
-"""Checked IR -> standalone Python source, one small emitter per target."""
+"""Checked IR -> standalone Python source, one small emitter per target (see `inceptgen.targets`)."""
 
 from __future__ import annotations
 
 from inceptgen.check import Checked
-from inceptgen.errors import InceptgenError, UnsupportedError
+from inceptgen.errors import UnsupportedError
+from inceptgen.targets import target as find_target
 
-__all__ = ["emit", "TARGETS"]
-
-TARGETS = ("torch", "keras")
+__all__ = ["emit"]
 
 
 def emit(checked: Checked, target: str, source_name: str = "<spec>", optimize: bool = False) -> str:
     """Generate the module for `target`.
 
     Raises:
-        InceptgenError: unknown target; UnsupportedError: the target cannot express a node.
+        InceptgenError: unknown target; UnsupportedError: the target cannot express a node,
+            or has no `--optimize` build.
     """
-    if target == "torch":
-        from inceptgen.emit.torch import TorchEmitter as Emitter
-    elif target == "keras":
-        if optimize:
-            # XLA / grappler already fold batch-norm; the torch rewrites have no Keras counterpart yet.
-            raise UnsupportedError("--optimize is implemented for the torch target only")
-        from inceptgen.emit.keras import KerasEmitter as Emitter
-    else:
-        raise InceptgenError(f"unknown target {target!r}", hint=f"targets: {', '.join(TARGETS)}")
-    return Emitter(checked, source_name, optimize).render()
+    entry = find_target(target)
+    if optimize and not entry.optimize:
+        raise UnsupportedError(f"--optimize is not implemented for the {target} target")
+    return entry.emitter_class()(checked, source_name, optimize).render()

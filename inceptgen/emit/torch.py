@@ -1,16 +1,61 @@
-"""The PyTorch emitter: one `nn.Module` per scope, channels-first."""
+"""The PyTorch emitter: one `nn.Module` per scope, channels-first.
+
+Each handler below puts typed values on one statement and returns its output
+channels as an expression (None where only the data can tell: after a flatten).
+`templates/torch/ops.py.j2` holds the code each kind of statement becomes.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from inceptgen import expr as ex
 from inceptgen import ir
-from inceptgen.emit.base import ScopeView, Stmt, constant, model_class_name
-from inceptgen.emit.render import Emitter
-from inceptgen.errors import UnsupportedError
-from inceptgen.names import Namespace
+from inceptgen.emit.base import Emitter
+from inceptgen.emit.render import environment
+from inceptgen.emit.scopes import ScopeView, Stmt, model_class_name, walk_stmts
+from inceptgen.emit.torch_optimize import fuse_siblings
+from inceptgen.emit.values import Py, const, kwargs
+from inceptgen.ops import ACTIVATIONS
 
 __all__ = ["TorchEmitter"]
 
-_ACT_CALL = {"relu": "F.relu", "relu6": "F.relu6", "silu": "F.silu", "sigmoid": "torch.sigmoid", "tanh": "torch.tanh"}
+Channels = ex.Expr | None  # None: unknown until the data flows (after a flatten)
+
+#: ConvNormAct's defaults when no conv of the model says otherwise.
+_CONV_DEFAULTS: dict[str, object] = {
+    "stride": 1, "padding": "same", "dilation": 1, "groups": 1, "bias": True, "bn": False,
+    "bn_eps": 1e-3, "bn_momentum": 0.01, "bn_scale": True, "act": "linear",
+}  # fmt: skip
+_LINEAR_DEFAULTS: dict[str, object] = {
+    "bias": True, "bn": False, "bn_eps": 1e-5, "bn_momentum": 0.1, "bn_scale": True, "act": "linear",
+}  # fmt: skip
+_IN = ex.Ref("@in")  # the channels entering the scope: `in_channels`
+
+
+def _pair(value: object) -> tuple[int, int] | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    return value if isinstance(value, tuple) and len(value) == 2 else None  # type: ignore[return-value]
+
+
+def static_padding(pad: object, kernel: object, stride: object) -> tuple[int, int] | None:
+    """The symmetric (ph, pw) an `nn` layer takes for a spec padding, or None if it needs more."""
+    k, s = _pair(kernel), _pair(stride)
+    if pad == "valid":
+        return 0, 0
+    if pad == "same":
+        odd = k is not None and all(kk % 2 for kk in k)
+        return ((k[0] - 1) // 2, (k[1] - 1) // 2) if s == (1, 1) and odd else None  # type: ignore[index]
+    if isinstance(pad, int) and not isinstance(pad, bool):
+        return pad, pad
+    if isinstance(pad, tuple) and len(pad) == 2:
+        return pad  # type: ignore[return-value]
+    if isinstance(pad, tuple) and len(pad) == 4 and pad[0] == pad[1] and pad[2] == pad[3]:
+        return pad[0], pad[2]
+    return None
 
 
 class TorchEmitter(Emitter):
@@ -19,270 +64,352 @@ class TorchEmitter(Emitter):
     def template_values(self) -> dict[str, object]:
         self.helpers: set[str] = set()
         self.lazy = False
+        self.lazy_inputs: set[str] = set()  # class names of blocks some call feeds a flat input of unknown width
+        self.block_views = {v.spec_name: v for v in self.views if v.kind == "block"}
+        for _ in range(3):  # a block fed an unknown width is prepared again, lazily
+            before = set(self.lazy_inputs)
+            for view in reversed(self.views):  # owners first: a repeat body takes its owner's types
+                start = None if view.class_name in self.lazy_inputs else _IN
+                view.values["out_channels"] = self.channels(self.prepare_body(view.stmts, start, view), view)
+            parts = self._parts()
+            if self.lazy_inputs == before:
+                break
+        conv = self._conv_defaults()
         for view in self.views:
-            if view.kind == "repeat" and view.uses_in_channels:
-                _take_block_in_channels(view)
-        # "?" = unknown after a flatten: only a (lazy) linear layer can follow it, in the
-        # same scope or in the stage (or aux head) after it.
-        flattened: set[str] = set()
-        previous = None
-        for view in self.views:
-            after = self._aux_after(view) if view.kind == "aux" else previous
-            start = "?" if view.kind in ("stage", "head", "aux") and after in flattened else "in_channels"
-            out = self._prepare(view.stmts, start, view)
-            view.values = {"out_channels": "None" if out == "?" else out}  # type: ignore[attr-defined]
-            if view.kind in ("stage", "head"):
-                previous = view.spec_name
-                if out == "?":
-                    flattened.add(view.spec_name)
-        stages = [v for v in self.views if v.kind in ("stage", "head")]
-        auxes = [v for v in self.views if v.kind == "aux"]
+            view.values["signature"] = self._signature(view)
+            for stmt in walk_stmts(view.stmts):
+                if "conv_kwargs" in stmt.values:
+                    stmt.values["args"] = [*stmt.values["positional"], *kwargs(stmt.values["conv_kwargs"], conv)]
+            for f in (f for stmt in walk_stmts(view.stmts) for f in stmt.values.get("fused", [])):
+                f["args"] = [*f["positional"], *kwargs(f["conv_kwargs"], conv)]
         return {
             "header": self.header(),
             "views": self.views,
-            "stages": stages,
-            "auxes": [(v, self._aux_after(v)) for v in auxes],
+            "parts": [p for p in parts if not p["aux"]],
+            "auxes": [p for p in parts if p["aux"]],
             "model_class": model_class_name(self.model),
             "params": self.model_params(),
-            "helpers": self.helpers,
+            "helpers": self.helpers | {f for f in self.functions_used() if ex.FUNCTIONS[f].helper},
+            "conv": {k: repr(v) for k, v in conv.items()},
+            "activations": [ACTIVATIONS[a] for a in sorted(self._activations_used())],
             "optimize": self.optimize,
             "lazy": self.lazy,
-            "needs_math": any("math." in str(s.values) for v in self.views for s in _flat(v.stmts)),
-            "act_call": _ACT_CALL,
-            "flat": lambda stmts: [s for s in _flat(stmts) if _has_init(s)],
-            "default_value": self.value,
-            "annotation": self.annotation,
-            "stage_shape": lambda name: " x ".join(map(str, self.checked.node(name).out_shape)),
-            "pair": lambda text: text if text.startswith("(") else f"({text}, {text})",
+            "needs_math": self.needs_math() or "Pool2d" in self.helpers,
+            "body": self._body_renderer(),
         }
 
-    def _aux_after(self, view: ScopeView) -> str:
-        return next(a.after for a in self.model.auxes if a.name == view.spec_name)
+    # ------------------------------------------------------------------ rendering
+    def _body_renderer(self) -> Callable[[list[Stmt], str], str]:
+        """`body(stmts, "init" | "forward")` for the templates: each statement through its macro.
+
+        The macros render nested bodies with the same function, so it is in their context.
+        Every kind has a `_forward` macro (`handler` refused any other); `_init` is optional.
+        """
+        macros: Any = None
+
+        def body(stmts: list[Stmt], part: str) -> str:
+            out = []
+            for stmt in stmts:
+                macro = getattr(macros, f"{stmt.kind}_{part}", None)
+                if macro is not None and "fused_into" not in stmt.values:
+                    out.append(str(macro(stmt)))
+            return "".join(out)
+
+        macros = environment().get_template("torch/ops.py.j2").make_module({"body": body})
+        return body
+
+    def macro_name(self, stmt: Stmt) -> str:
+        return f"{stmt.kind}_forward"
 
     # ------------------------------------------------------------------ channels
-    def _prepare(self, stmts: list[Stmt], ch: str, view: ScopeView) -> str:
-        """Fill each statement's values; return the channel count expression after them."""
+    def channels(self, ch: Channels, view: ScopeView) -> Py:
+        """A channel expression as code inside `view`'s `__init__` (`None` when unknown)."""
+        if ch is None:
+            return Py("None")
+        return self.py_in(ch, view)
+
+    def py_in(self, e: ex.Expr, view: ScopeView, stmt: Stmt | None = None) -> Py:
+        names = view.names_in(stmt) if stmt else view.names
+
+        def name(n: str) -> str:
+            if n == "@in":
+                return "in_channels"
+            return f"self.{n[1:]}.out_channels" if n.startswith("@") else names[n]
+
+        return Py.of(e, name)
+
+    def prepare_body(self, stmts: list[Stmt], ch: Channels, view: ScopeView) -> Channels:
+        """Fill each statement's values; return the channels after them."""
         for stmt in stmts:
-            stmt.values["in_ch"] = ch
-            ch = self._statement(stmt, ch, view)
+            stmt.values.clear()
+            stmt.values["in_ch"] = self.channels(ch, view)
+            ch = self.handler(stmt)(self, stmt, view, ch)
         return ch
 
-    def _statement(self, stmt: Stmt, ch: str, view: ScopeView) -> str:
-        node = stmt.node
-        v = stmt.values
-        match node:
-            case ir.Conv():
-                self.helpers.add("ConvNormAct")
-                v.update(self._conv(node, view))
-                return v["out_ch"]
-            case ir.Linear():
-                v.update(
-                    out_ch=self.value(node.out, view),
-                    bias=node.bias,
-                    act=node.act or "linear",
-                    bn=self._bn(node.bn, view),
-                )
-                v["lazy"] = ch == "?"
-                self.lazy |= ch == "?"
-                if node.bn or node.act:
-                    self.helpers.add("LinearNormAct")
-                return v["out_ch"]
-            case ir.Pool():
-                v.update(self._pool(node, view))
-                return ch
-            case ir.Concat():
-                outs = [self._prepare(branch, ch, view) for branch in stmt.branches]
-                v["fused"] = self._fuse_siblings(stmt) if self.optimize else []
-                return " + ".join(outs) if "?" not in outs else "?"
-            case ir.Residual():
-                self._prepare(stmt.body, ch, view)
-                v["scale"] = self.value(node.scale, view)
-                return ch
-            case ir.Call():
-                callee = self._callee(node)
-                v.update(cls=callee.class_name, args=self._args(node, callee, view))
-                return f"self.{node.name}.out_channels"
-            case ir.Repeat():
-                v["count"] = self.value(node.count, view)
-                call = node.single_call
-                if call is not None:
-                    callee = self._callee(call)
-                    v.update(cls=callee.class_name, args=self._args(call, callee, view))
-                else:
-                    assert stmt.scope is not None
-                    v.update(cls=stmt.scope.class_name, args=_body_args(stmt.scope, view))
-                return f"self.{node.name}[-1].out_channels"
-            case ir.Flatten():
-                return "?"
-            case ir.Dropout():
-                v["rate"] = self.value(node.rate, view)
-        return ch
+    def _signature(self, view: ScopeView) -> list[str]:
+        types = self._param_types(view)
+        out = []
+        for spec, py, default in view.params:
+            annotation = types.get(spec, "int")
+            out.append(f"{py}: {annotation}" + ("" if default is None else f" = {self.py(default)}"))
+        return out
 
-    def _fuse_siblings(self, stmt: Stmt) -> list[dict[str, object]]:
-        """Group the 1x1 convolutions that open sibling branches into one conv plus a split.
+    def _param_types(self, view: ScopeView) -> dict[str, str]:
+        model_types = {p.name: self.annotation(ex.Num(v) if isinstance(v, int | float) else None)
+                       for p in self.model.params if not isinstance(v := self.checked.env[p.name], tuple)}  # fmt: skip
+        block_types = {p.name: self.annotation(p.default) for b in self.model.blocks.values() for p in b.params}
+        own = {spec: self.annotation(default) for spec, _, default in view.params if default is not None}
+        base = model_types if view.kind in ("stage", "head", "aux") else block_types
+        return {**base, **own}
 
-        Inference engines fuse these horizontally: one wide matrix product instead of
-        several narrow ones reading the same input.
-        """
-        groups: dict[str, list[tuple[str, Stmt]]] = {}
-        for branch, out in zip(stmt.branches, stmt.branch_outs, strict=True):
-            if branch and _fusable(branch[0].node):
-                groups.setdefault(branch[0].values["act"], []).append((out, branch[0]))
-        fused = []
-        for members in groups.values():
-            if len(members) < 2:
-                continue
-            name = f"{stmt.node.name}_fused_1x1" + (f"_{len(fused) + 1}" if fused else "")
-            for _, member in members:
-                member.values["fused_into"] = name
-            first = members[0][1].values
-            fused.append({
-                "name": name,
-                "outs": [out for out, _ in members],
-                "sources": tuple(m.node.name for _, m in members),
-                "splits": [m.values["out_ch"] for _, m in members],
-                "in_ch": first["in_ch"],
-                "act": first["act"],
-            })  # fmt: skip
-        return fused
-
-    def _callee(self, call: ir.Call) -> ScopeView:
-        return next(v for v in self.views if v.kind == "block" and v.spec_name == call.block)
-
-    def _args(self, call: ir.Call, callee: ScopeView, view: ScopeView) -> list[str]:
-        values = dict(call.args)
-        return [f"{py}={self.value(values[spec], view)}" for spec, py, _ in callee.params]
-
-    def _bn(self, bn: ir.BatchNorm | None, view: ScopeView) -> str | None:
-        if bn is None:
-            return None
-        eps, momentum = constant(bn.eps), constant(bn.momentum)
-        if eps is None or momentum is None:
-            raise UnsupportedError("batch-norm eps and momentum must be constants for torch", bn.eps.span)
-        # The spec's momentum is Keras' (weight of the old average); PyTorch's is its complement.
-        return f"bn_eps={eps!r}, bn_momentum={round(1 - momentum, 12)!r}" + ("" if bn.scale else ", bn_scale=False")
-
-    def _conv(self, node: ir.Conv, view: ScopeView) -> dict[str, object]:
-        kernel, stride, dilation = (constant(e) for e in (node.kernel, node.stride, node.dilation))
-        _constant_pad(node)
-        return {
-            "out_ch": self.value(node.out, view),
-            "kernel": self.window_value(node.kernel, view),
-            "stride": self.window_value(node.stride, view),
-            "dilation": self.value(node.dilation, view),
-            "groups": self.value(node.groups, view),
-            "padding": _torch_padding(constant(node.pad), kernel, stride, dilation),
-            # --optimize folds batch-norm into the conv: a bias takes its place.
-            "bias": node.bias or self.optimize,
-            "bn": None if self.optimize else self._bn(node.bn, view),
-            "sources": (node.name,),
-            "act": node.act or "linear",
-        }
-
-    def _pool(self, node: ir.Pool, view: ScopeView) -> dict[str, object]:
-        kernel, stride = constant(node.kernel), constant(node.stride)
-        _constant_pad(node)
-        padding = _torch_padding(constant(node.pad), kernel, stride, 1)
-        # nn.*Pool2d pads both sides alike: other padding is applied to the input first.
-        padded = padding == '"same"' or _asymmetric(padding)
-        # Ceil mode may then start a window in the trailing padding: the checker's rule does not.
-        trim = node.ceil and _asymmetric(padding)
-        if padded:
+    # ------------------------------------------------------------------ layers
+    def _conv(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        a = stmt.node.args
+        self.helpers |= {"ConvNormAct", "spec_padding"}
+        if self._needs_pad_same(a["pad"], a["stride"]):
             self.helpers.add("pad_same")
-        if trim:
-            self.helpers.add("trim_ceil_windows")
-        return {
-            "kernel": self.window_value(node.kernel, view),
-            "stride": self.window_value(node.stride, view),
-            "padding": padding,
-            "pad_value": ("-math.inf" if node.kind == "max" else "0.0") if padded else "",
-            "ceil": node.ceil,
-            "count_pad": node.count_pad,
-            # The padding is part of the pooled input: average over the real cells only.
-            "mask": padded and node.kind == "avg" and not node.count_pad,
-            "trim": trim,
-        }
-
-
-def _take_block_in_channels(view: ScopeView) -> None:
-    """Give a repeat body the enclosing block's `in.channels` as a parameter of its own.
-
-    In the spec, `in.channels` inside a repeat means the block's input channels; the
-    body's class already has `in_channels`, the input of each copy.
-    """
-    name = Namespace(set(view.names.values()) | {"in_channels"}).name("block_in_channels")
-    view.names["in.channels"] = name
-    view.params.append(("in.channels", name, None))
-
-
-def _body_args(body: ScopeView, view: ScopeView) -> list[str]:
-    """Arguments of a repeat body's class: the enclosing scope's values of its parameters."""
-    return [py if py == view.names[spec] else f"{py}={view.names[spec]}" for spec, py, _ in body.params]
-
-
-def _constant_pad(node: ir.Conv | ir.Pool) -> None:
-    if constant(node.pad) is None:
-        raise UnsupportedError(
-            "padding must be a constant (same, valid, N, HxW or TxBxLxR)", node.pad.span or node.span
+        stmt.values.update(
+            positional=[stmt.values["in_ch"], self.py(a["out"], view, stmt), self.window(a["kernel"], view, stmt)],
+            conv_kwargs=self._conv_kwargs(stmt, view),
+            sources=(stmt.node.name,),
         )
+        return a["out"]
+
+    def _conv_kwargs(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
+        a = stmt.node.args
+        pairs = [
+            ("stride", self.window(a["stride"], view, stmt)),
+            ("padding", self.py(a["pad"], view, stmt)),
+            ("dilation", self.window(a["dilation"], view, stmt)),
+            ("groups", self.py(a["groups"], view, stmt)),
+        ]
+        if self.optimize:  # batch-norm is folded into the conv: a bias takes its place
+            return [*pairs, ("bias", const(True)), ("bn", const(False)), ("act", self.py(a["act"])),
+                    ("sources", const((stmt.node.name,)))]  # fmt: skip
+        return [*pairs, ("bias", self.py(a["bias"])), *self._norm_act(stmt, view)]
+
+    def _norm_act(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
+        a = stmt.node.args
+        pairs = [("bn", self.py(a["bn"]))]
+        if ex.evaluate(a["bn"], {}):
+            pairs += [
+                ("bn_eps", self.py(a["eps"], view, stmt)),
+                ("bn_momentum", _torch_momentum(self.py(a["momentum"], view, stmt, precedence=6))),
+                ("bn_scale", self.py(a["scale"])),
+            ]
+        return [*pairs, ("act", self.py(a["act"]))]
+
+    def _needs_pad_same(self, pad: ex.Expr, stride: ex.Expr) -> bool:
+        """Whether TensorFlow's "same" must be worked out at run time (stride > 1, or not known)."""
+        pad_value, stride_value = _constant(pad), _constant(stride)
+        return pad_value is None or (pad_value == "same" and _pair(stride_value) != (1, 1))
+
+    def _linear(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        a = stmt.node.args
+        unknown = ch is None
+        self.lazy |= unknown
+        fused = [p for p in [("bias", self.py(a["bias"])), *self._norm_act(stmt, view)]]
+        extra = kwargs(fused, _LINEAR_DEFAULTS)
+        out = self.py(a["out"], view, stmt)
+        if any(k.startswith(("bn=", "act=")) for k in extra):
+            self.helpers.add("LinearNormAct")
+            stmt.values.update(cls="LinearNormAct", args=[stmt.values["in_ch"], out, *extra])
+        else:
+            cls = "nn.LazyLinear" if unknown else "nn.Linear"
+            stmt.values.update(cls=cls, args=[*([] if unknown else [stmt.values["in_ch"]]), out, *extra])
+        return a["out"]
+
+    def _pool(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        a, kind = stmt.node.args, stmt.node.op[:3]
+        kernel, stride = self.window(a["kernel"], view, stmt), self.window(a["stride"], view, stmt)
+        pad, ceil, count_pad = _constant(a["pad"]), _constant(a["ceil"]), _constant(a["count_pad"])
+        static = static_padding(pad, kernel.value, stride.value) if kernel.known and stride.known else None
+        if static is not None:
+            extra = [] if static == (0, 0) else [f"padding={const(static[0] if static[0] == static[1] else static)}"]
+            if kind == "max":
+                extra += ["ceil_mode=True"] if ceil else []
+            elif static != (0, 0) and not count_pad:
+                extra.append("count_include_pad=False")
+            cls = "nn.MaxPool2d" if kind == "max" else "nn.AvgPool2d"
+            stmt.values.update(cls=cls, args=[kernel, stride, *extra])
+            return ch
+        self.helpers |= {"Pool2d", "spec_padding"}
+        if self._needs_pad_same(a["pad"], a["stride"]):
+            self.helpers.add("pad_same")
+        extra = kwargs(
+            [("padding", self.py(a["pad"], view, stmt)), ("ceil_mode", const(bool(ceil))),
+             ("count_pad", const(bool(count_pad)))],
+            {"padding": "valid", "ceil_mode": False, "count_pad": False},
+        )  # fmt: skip
+        stmt.values.update(cls="Pool2d", args=[repr(kind), kernel, stride, *extra])
+        return ch
+
+    def _same(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        return ch
+
+    def _dropout(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        stmt.values["rate"] = self.py(stmt.node.args["rate"], view, stmt)
+        return ch
+
+    def _flatten(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        return None  # C * H * W: the spatial size is the data's
+
+    def _activation(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        stmt.values["call"] = ACTIVATIONS[stmt.node.op].torch_call
+        return ch
+
+    # ------------------------------------------------------------------ structure
+    def _callee_args(self, call: ir.Call, callee: ScopeView, view: ScopeView, stmt: Stmt) -> list[str]:
+        return [f"{py}={self.py(call.args[spec], view, stmt)}" for spec, py, _ in callee.params]
+
+    def _feed(self, callee: ScopeView, ch: Channels) -> None:
+        if ch is None:
+            self.lazy_inputs.add(callee.class_name)
+
+    def _call(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        call: ir.Call = stmt.node  # type: ignore[assignment]
+        callee = self.block_views[call.block]
+        self._feed(callee, ch)
+        stmt.values.update(cls=callee.class_name, args=[stmt.values["in_ch"], *self._callee_args(call, callee, view, stmt)])
+        return ex.Ref(f"@{call.name}")
+
+    def _repeat(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        node: ir.Repeat = stmt.node  # type: ignore[assignment]
+        self.helpers.add("Stack")
+        call = node.single_call
+        if call is not None:
+            callee = self.block_views[call.block]
+            args = self._callee_args(call, callee, view, stmt)
+        else:
+            assert stmt.scope is not None
+            callee = stmt.scope
+            args = [f"{py}={stmt.loop if spec == node.index else view.names[spec]}" for spec, py, _ in callee.params]
+        self._feed(callee, ch)
+        stmt.values.update(cls=callee.class_name, args=args, count=self.py(node.count, view))
+        return ex.Ref(f"@{node.name}")
+
+    def _concat(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        outs = [self.prepare_body(branch, ch, view) for branch in stmt.branches]
+        stmt.values["fused"] = fuse_siblings(self, stmt) if self.optimize else []
+        if any(o is None for o in outs):
+            return None
+        total = outs[0]
+        for other in outs[1:]:
+            total = ex.BinOp("+", total, other)  # type: ignore[arg-type]
+        return total
+
+    def _residual(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        node: ir.Residual = stmt.node  # type: ignore[assignment]
+        out = self.prepare_body(stmt.bodies["body"], ch, view)
+        self.prepare_body(stmt.bodies["shortcut"], ch, view)
+        scale = self.py(node.scale, view, stmt, precedence=7)
+        stmt.values.update(scale=scale, stored_scale=not scale.known, unit=scale.known and scale.value == 1)
+        return out
+
+    def _gate(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        self.prepare_body(stmt.bodies["body"], ch, view)
+        return ch
+
+    def _if(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        node: ir.If = stmt.node  # type: ignore[assignment]
+        then = self.prepare_body(stmt.bodies["then"], ch, view)
+        otherwise = self.prepare_body(stmt.bodies["otherwise"], ch, view)
+        stmt.values["cond"] = self.py(node.cond, view, stmt)
+        if then == otherwise or then is None or otherwise is None:
+            return then if then == otherwise else None
+        return ex.IfElse(ex.Ref(f"@{node.name}"), then, otherwise)
+
+    HANDLERS: ClassVar[dict[type | str, Callable[..., Channels]]] = {
+        "conv": _conv,
+        "linear": _linear,
+        "maxpool": _pool,
+        "avgpool": _pool,
+        "global_avgpool": _same,
+        "global_maxpool": _same,
+        "dropout": _dropout,
+        "flatten": _flatten,
+        "identity": _same,
+        **dict.fromkeys(ACTIVATIONS, _activation),
+        ir.Call: _call,
+        ir.Repeat: _repeat,
+        ir.Concat: _concat,
+        ir.Residual: _residual,
+        ir.Gate: _gate,
+        ir.If: _if,
+    }
+
+    # ------------------------------------------------------------------ the model
+    def _parts(self) -> list[dict[str, Any]]:
+        """The model's stages, head and aux heads: class, constructor arguments, shape comment."""
+        parts: list[dict[str, Any]] = []
+        out_of: dict[str, tuple[str, bool]] = {}  # stage -> (its out_channels, known)
+        ch, known = "input_shape[0]", True
+        for scope in (*self.model.stages, *self.model.auxes):
+            is_aux = isinstance(scope, ir.Aux)
+            if is_aux:
+                ch, known = out_of[scope.after]  # type: ignore[union-attr]
+            view = self.scopes.parts[scope.name]
+            if not known:
+                self.lazy_inputs.add(view.class_name)
+            args = [ch if known else "None", *self._part_args(scope.name, view)]
+            parts.append({
+                "name": scope.name, "cls": view.class_name, "args": args, "aux": is_aux,
+                "after": getattr(scope, "after", None), "var": f"{scope.name}_out",
+                "shape": " x ".join(map(str, self.checked.node(scope.name).out_shape)),
+            })  # fmt: skip
+            if not is_aux:
+                known = view.values.get("out_channels", Py("")).code != "None"
+                ch = f"self.{scope.name}.out_channels"
+                out_of[scope.name] = (ch, known)
+        return parts
+
+    def _part_args(self, name: str, view: ScopeView) -> list[str]:
+        call_args = self.scopes.part_args.get(name)
+        if call_args is not None:  # the stage is one block use: its arguments, in build_model's names
+            return [f"{py}={self.py(call_args[spec])}" for spec, py, _ in view.params]
+        return [f"{py}={py}" for _, py, _ in view.params]
+
+    def _conv_defaults(self) -> dict[str, object]:
+        """ConvNormAct's defaults: for each argument, the value most of the model's convs use."""
+        counts: dict[str, Counter] = {key: Counter() for key in _CONV_DEFAULTS}
+        for view in self.views:
+            for stmt in walk_stmts(view.stmts):
+                pairs = [*stmt.values.get("conv_kwargs", [])]
+                pairs += [p for f in stmt.values.get("fused", []) for p in f["conv_kwargs"]]
+                for key, value in pairs:
+                    if key in counts and value.known:
+                        counts[key][repr(value.value)] += 1
+        defaults = dict(_CONV_DEFAULTS)
+        if self.optimize:
+            defaults.update(bias=True, bn=False)
+        for key, seen in counts.items():
+            if seen and not (self.optimize and key in ("bias", "bn")):
+                defaults[key] = _literal(seen.most_common(1)[0][0])
+        return defaults
+
+    def _activations_used(self) -> set[str]:
+        used = set()
+        for view in self.views:
+            for stmt in walk_stmts(view.stmts):
+                if isinstance(stmt.node, ir.Layer) and stmt.node.op in ("conv", "linear"):
+                    used.add(ex.evaluate(stmt.node.args["act"], {}))
+        return used - {"linear"}
 
 
-def _pair(value) -> tuple[int, int] | None:
-    if isinstance(value, int):
-        return value, value
-    return value if isinstance(value, tuple) and len(value) == 2 else None
+def _constant(e: ex.Expr) -> Any:
+    return None if ex.free_names(e) else ex.evaluate(e, {})
 
 
-def _torch_padding(pad, kernel, stride, dilation) -> str:
-    """PyTorch padding for a spec's `pad`: static `(ph, pw)`, `(l, r, t, b)` or `"same"` (at run time)."""
-    k, s, d = _pair(kernel), _pair(stride), _pair(dilation)
-    if pad == "valid":
-        return "(0, 0)"
-    if pad == "same" or pad is None:
-        if k and s == (1, 1) and d and all(((kk - 1) * dd) % 2 == 0 for kk, dd in zip(k, d, strict=True)):
-            return repr(tuple((kk - 1) * dd // 2 for kk, dd in zip(k, d, strict=True)))
-        return '"same"'
-    if isinstance(pad, int):
-        return repr((pad, pad))
-    if len(pad) == 2:
-        return repr(tuple(pad))
-    top, bottom, left, right = pad
-    if top == bottom and left == right:
-        return repr((top, left))
-    return repr((left, right, top, bottom))
+def _literal(text: str) -> object:
+    import ast
+
+    return ast.literal_eval(text)
 
 
-def _asymmetric(padding: str) -> bool:
-    return padding.count(",") == 3
+def _torch_momentum(keras: Py) -> Py:
+    """The spec's momentum is Keras' (the weight of the old average); PyTorch's is its complement."""
+    if keras.known:
+        return const(round(1 - keras.value, 12))
+    return Py(f"1 - {keras.code}")
 
 
-def _fusable(node: ir.Node) -> bool:
-    """A 1x1, stride-1, ungrouped conv without padding: a candidate for horizontal fusion."""
-    if not isinstance(node, ir.Conv):
-        return False
-    pad = constant(node.pad)
-    return (
-        _pair(constant(node.kernel)) == (1, 1)
-        and _pair(constant(node.stride)) == (1, 1)
-        and constant(node.groups) == 1
-        and pad in ("same", "valid", 0, (0, 0), (0, 0, 0, 0))
-    )
-
-
-def _has_init(stmt: Stmt) -> bool:
-    """Whether a statement creates a module (or a stored value) in `__init__`."""
-    if "fused_into" in stmt.values:
-        return False
-    if isinstance(stmt.node, ir.Concat):
-        return bool(stmt.values["fused"])
-    if isinstance(stmt.node, ir.Residual):
-        return stmt.values["scale"][0].isalpha()
-    return isinstance(stmt.node, ir.Conv | ir.Linear | ir.Pool | ir.Dropout | ir.Call | ir.Repeat)
-
-
-def _flat(stmts: list[Stmt]):
-    for stmt in stmts:
-        yield stmt
-        for branch in stmt.branches:
-            yield from _flat(branch)
-        yield from _flat(stmt.body)

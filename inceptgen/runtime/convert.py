@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from inceptgen.errors import InceptgenError
+from inceptgen.targets import TARGETS
 
 __all__ = ["torch_to_keras", "keras_to_torch", "convert_checkpoint", "ConversionError"]
 
@@ -73,13 +74,18 @@ def _weighted_layers(keras_model: Any) -> list[Any]:
     return [layer for layer in keras_model.layers if layer.weights]
 
 
+def _path(layer: Any) -> str:
+    """The PyTorch module path of a Keras layer (see `Target.separator`)."""
+    return TARGETS["keras"].node_path(layer.name)
+
+
 def torch_to_keras(torch_model: Any, keras_model: Any) -> None:
     """Copy every PyTorch parameter and batch-norm statistic into the Keras model."""
     modules = _by_module(_torch_arrays(torch_model))
     for layer in _weighted_layers(keras_model):
-        if layer.name not in modules:
+        if _path(layer) not in modules:
             raise ConversionError(f"Keras layer {layer.name!r} has no PyTorch counterpart")
-        layer.set_weights(_keras_from_torch(layer, modules.pop(layer.name)))
+        layer.set_weights(_keras_from_torch(layer, modules.pop(_path(layer))))
     if modules:
         raise ConversionError(f"PyTorch tensors left without a Keras layer: {', '.join(sorted(modules))}")
 
@@ -91,7 +97,7 @@ def keras_to_torch(keras_model: Any, torch_model: Any) -> None:
     state: dict[str, Any] = {}
     for layer in _weighted_layers(keras_model):
         for leaf, value in _torch_from_keras(layer, layer.get_weights()).items():
-            state[f"{layer.name}.{leaf}"] = torch.from_numpy(np.ascontiguousarray(value))
+            state[f"{_path(layer)}.{leaf}"] = torch.from_numpy(np.ascontiguousarray(value))
     current = torch_model.state_dict()
     for key, value in current.items():
         if key.endswith("num_batches_tracked"):
@@ -115,7 +121,7 @@ def convert_checkpoint(spec: Any, src: str, dst: str, checkpoint: Path, out: Pat
         raise InceptgenError(f"checkpoint {str(checkpoint)!r} does not exist")
     if out.exists() and not force:
         raise InceptgenError(f"{str(out)!r} exists; pass --force to replace it")
-    torch_model, keras_model = spec.to_torch(), spec.to_keras()
+    torch_model, keras_model = spec.to_torch(), spec.to_keras(aux_outputs=True)
     if src == "torch":
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)

@@ -124,11 +124,14 @@ def _torch_outputs(torch_model: Any, x: Any, aux_after: dict[str, str], paths: s
 
 def keras_layer_for(keras_model: Any, path: str) -> Any | None:
     """The Keras layer whose output is node `path`'s output: the node's own, or its scope's last."""
+    from inceptgen.targets import TARGETS
+
+    name = TARGETS["keras"].layer_name(path)
     last = None
     for layer in keras_model.layers:
-        if layer.name == path:
+        if layer.name == name:
             return layer
-        if layer.name.startswith(path + "."):
+        if layer.name.startswith(name + TARGETS["keras"].separator):
             last = layer
     return last
 
@@ -170,7 +173,7 @@ def run_parity(spec: Any, tol: float = 1e-4, batch: int = 2, seed: int = 0, opti
     reference = spec.to_torch()
     randomize_batchnorm(reference, generator)
     reference.eval()
-    keras_model = spec.to_keras(optimize=optimize == "keras")
+    keras_model = spec.to_keras(optimize=optimize == "keras", aux_outputs=True)
     torch_to_keras(reference, keras_model)
     torch_model = reference
     if optimize == "torch":

@@ -1,0 +1,41 @@
+"""Activation functions: each is a layer keyword and, where it takes no argument, a flag of conv and linear."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Activation", "ACTIVATIONS", "FUSABLE"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation function and its name in each target.
+
+    Attributes:
+        keyword: the spec's word (`relu`).
+        formula: what it computes, stated once for the docs.
+        torch: the `torch.nn` module class (the activation of a conv or linear layer).
+        torch_call: the function a standalone activation calls in `forward`.
+        keras: the Keras activation name (`layers.Activation(name)`).
+    """
+
+    keyword: str
+    formula: str
+    torch: str
+    torch_call: str
+    keras: str
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.keyword: a
+    for a in (
+        Activation("relu", "max(x, 0)", "ReLU", "F.relu", "relu"),
+        Activation("relu6", "min(max(x, 0), 6)", "ReLU6", "F.relu6", "relu6"),
+        Activation("sigmoid", "1 / (1 + exp(-x))", "Sigmoid", "torch.sigmoid", "sigmoid"),
+        Activation("tanh", "tanh(x)", "Tanh", "torch.tanh", "tanh"),
+        Activation("silu", "x * sigmoid(x)", "SiLU", "F.silu", "silu"),
+    )
+}
+
+#: Activations that can follow a conv or linear layer as a flag (`conv 3x3 -> 8 relu`).
+FUSABLE: tuple[str, ...] = tuple(ACTIVATIONS)

@@ -1,0 +1,147 @@
+"""The kinds of value a layer option takes, each with its one check.
+
+The checker evaluates an option's expression and hands the value to its kind, which
+refuses what the option cannot mean (with the value received) and returns it in one
+normal form: every pair as (h, w), every padding as "same", "valid" or
+((top, bottom), (left, right)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from inceptgen import expr as ex
+from inceptgen.errors import Span, SpecArgumentError, SpecShapeError
+
+__all__ = [
+    "Kind",
+    "COUNT",
+    "INDEX",
+    "PAIR",
+    "PADS",
+    "RATE",
+    "UNIT",
+    "POSITIVE",
+    "NUMBER",
+    "FLAG",
+    "NUMBERS",
+    "choice",
+    "Pads",
+]
+
+Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an option accepts: `describe` for messages and docs, `check` to validate and normalise."""
+
+    describe: str
+    check: Callable[[ex.Value, Span | None, str], ex.Value]
+
+
+def _is_int(value: ex.Value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: ex.Value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer(value: ex.Value, span: Span | None, what: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        # `16 / 2` is 8.0 in the spec as in the generated Python, which would then pass a
+        # float to Conv2d: refuse it here, where check and compile agree.
+        raise SpecArgumentError(f"{what} must be an integer, got {value!r}", span, "use // for integer division")
+    if not _is_int(value):
+        raise SpecArgumentError(f"{what} must be an integer, got {value!r}", span)
+    return value  # type: ignore[return-value]
+
+
+def _count(value: ex.Value, span: Span | None, what: str) -> int:
+    n = _integer(value, span, what)
+    if n <= 0:
+        raise SpecShapeError(f"{what} must be positive, got {n}", span)
+    return n
+
+
+def _index(value: ex.Value, span: Span | None, what: str) -> int:
+    n = _integer(value, span, what)
+    if n < 0:
+        raise SpecArgumentError(f"{what} must not be negative, got {n}", span)
+    return n
+
+
+def _pair(value: ex.Value, span: Span | None, what: str) -> tuple[int, int]:
+    pair = (value, value) if _is_int(value) else value
+    if not (isinstance(pair, tuple) and len(pair) == 2 and all(_is_int(v) and v > 0 for v in pair)):
+        raise SpecArgumentError(f"{what} must be N or HxW with positive sizes, got {value!r}", span)
+    return pair  # type: ignore[return-value]
+
+
+def _pads(value: ex.Value, span: Span | None, what: str) -> str | Pads:
+    if value in ("same", "valid"):
+        return value  # type: ignore[return-value]
+    if isinstance(value, str) or isinstance(value, bool):
+        raise SpecArgumentError(f"{what} must be same, valid, N, HxW or TxBxLxR, got {value!r}", span)
+    sizes = (value,) if _is_int(value) else value
+    if not (isinstance(sizes, tuple) and len(sizes) in (1, 2, 4) and all(_is_int(v) and v >= 0 for v in sizes)):
+        raise SpecArgumentError(f"{what} must be same, valid, N, HxW or TxBxLxR, got {value!r}", span)
+    if len(sizes) == 1:
+        return (sizes[0], sizes[0]), (sizes[0], sizes[0])
+    if len(sizes) == 2:
+        return (sizes[0], sizes[0]), (sizes[1], sizes[1])
+    return (sizes[0], sizes[1]), (sizes[2], sizes[3])
+
+
+def _number(value: ex.Value, span: Span | None, what: str) -> float | int:
+    if not _is_number(value):
+        raise SpecArgumentError(f"{what} must be a number, got {value!r}", span)
+    return value  # type: ignore[return-value]
+
+
+def _in_range(low: float, high: float, low_open: bool, describe: str) -> Kind:
+    def check(value: ex.Value, span: Span | None, what: str) -> float | int:
+        number = _number(value, span, what)
+        if not (low < number if low_open else low <= number) or not number < high:
+            raise SpecArgumentError(f"{what} must be {describe}, got {number!r}", span)
+        return number
+
+    return Kind(describe, check)
+
+
+def _flag(value: ex.Value, span: Span | None, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecArgumentError(f"{what} must be true or false, got {value!r}", span)
+    return value
+
+
+def _numbers(value: ex.Value, span: Span | None, what: str) -> tuple[float, ...]:
+    items = (value,) if _is_number(value) else value
+    if not (isinstance(items, tuple) and items and all(_is_number(v) for v in items)):
+        raise SpecArgumentError(f"{what} must be a number or a list of numbers like [0.5, 0.5], got {value!r}", span)
+    return tuple(float(v) for v in items)
+
+
+def choice(*words: str) -> Kind:
+    """One of a few words (activation names, modes)."""
+
+    def check(value: ex.Value, span: Span | None, what: str) -> str:
+        if value not in words:
+            raise SpecArgumentError(f"{what} must be one of {', '.join(words)}, got {value!r}", span)
+        return value  # type: ignore[return-value]
+
+    return Kind(" | ".join(words), check)
+
+
+COUNT = Kind("a positive integer", _count)
+INDEX = Kind("a non-negative integer", _index)
+PAIR = Kind("N or HxW", _pair)
+PADS = Kind("same, valid, N, HxW or TxBxLxR", _pads)
+RATE = _in_range(0.0, 1.0, False, "in [0, 1)")
+UNIT = _in_range(0.0, 1.0, True, "in (0, 1)")
+POSITIVE = _in_range(0.0, float("inf"), True, "positive")
+NUMBER = Kind("a number", _number)
+FLAG = Kind("true or false", _flag)
+NUMBERS = Kind("a number or a list of numbers", _numbers)

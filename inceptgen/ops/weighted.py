@@ -1,0 +1,119 @@
+"""Layers with weights: conv and linear, each with optional batch-norm and activation."""
+
+from __future__ import annotations
+
+from inceptgen import expr as ex
+from inceptgen.ops.activations import FUSABLE
+from inceptgen.ops.base import Inferred, LayerContext, Op, Opt, fmt_shape
+from inceptgen.ops.kinds import COUNT, FLAG, PADS, PAIR, UNIT, choice
+from inceptgen.ops.spatial import windows
+
+__all__ = ["WEIGHTED", "norm_act_options", "norm_act_flags", "with_bn", "conv_window"]
+
+_TRUE = ex.Bool(True)
+_FALSE = ex.Bool(False)
+
+
+def norm_act_options() -> dict[str, Opt]:
+    """The batch-norm and activation that may follow a conv or linear layer."""
+    return {
+        "bias": Opt(FLAG, _TRUE, "add a bias (nobias: none)", valued=False),
+        "bn": Opt(FLAG, _FALSE, "batch-norm after the layer", valued=False),
+        "eps": Opt(UNIT, ex.Num(1e-3), "batch-norm epsilon (implies bn)", {"bn": _TRUE}),
+        "momentum": Opt(
+            UNIT, ex.Num(0.99), "batch-norm momentum, Keras' convention: weight of the old average (implies bn)",
+            {"bn": _TRUE},
+        ),  # fmt: skip
+        "scale": Opt(FLAG, _TRUE, "batch-norm learns gamma (noscale: Keras scale=False)", valued=False),
+        "act": Opt(choice("linear", *FUSABLE), ex.Str("linear"), "activation after the layer", valued=False),
+    }
+
+
+def norm_act_flags() -> dict[str, tuple[str, ex.Expr]]:
+    return {
+        "bias": ("bias", _TRUE),
+        "nobias": ("bias", _FALSE),
+        "bn": ("bn", _TRUE),
+        "nobn": ("bn", _FALSE),
+        "scale": ("scale", _TRUE),
+        "noscale": ("scale", _FALSE),
+        "linear": ("act", ex.Str("linear")),
+        **{act: ("act", ex.Str(act)) for act in FUSABLE},
+    }
+
+
+def with_bn(ctx: LayerContext, channels: int, own: int) -> tuple[int, int, int]:
+    """(PyTorch params, trainable, Keras params) of a layer and its batch-norm."""
+    if not ctx["bn"]:
+        return own, own, own
+    gamma = channels if ctx["scale"] else 0
+    # PyTorch always has gamma; without `scale` it is frozen at 1 (not trainable).
+    return own + 2 * channels, own + channels + gamma, own + gamma + 3 * channels
+
+
+def conv_window(ctx: LayerContext, h: int, w: int, pads, ceil: bool = False):
+    """Output size and pads of a windowed layer; refuse a kernel larger than its padded input."""
+    kernel, stride = ctx["kernel"], ctx["stride"]
+    dilation = ctx.values.get("dilation", (1, 1))
+    out, padding = windows((h, w), kernel, stride, dilation, pads, ceil)
+    for axis, size in enumerate(out):
+        if size <= 0:
+            padded = (h, w)[axis] + (0 if isinstance(pads, str) else sum(pads[axis]))
+            raise ctx.shape_error(
+                f"{ctx.op} kernel {kernel[0]}x{kernel[1]} is larger than its padded input {padded} "
+                f"({'height' if axis == 0 else 'width'}; input {h}x{w})"
+            )
+    return out, padding
+
+
+def _conv(ctx: LayerContext) -> Inferred:
+    cin, h, w = ctx.need_map()
+    groups, cout = ctx["groups"], ctx["out"]
+    if cin % groups or cout % groups:
+        raise ctx.shape_error(
+            f"groups={groups} must divide input channels {cin} and output channels {cout}", "groups"
+        )
+    (oh, ow), pads = conv_window(ctx, h, w, ctx["pad"])
+    kh, kw = ctx["kernel"]
+    weights = kh * kw * (cin // groups) * cout
+    params, trainable, keras = with_bn(ctx, cout, weights + (cout if ctx["bias"] else 0))
+    return Inferred((cout, oh, ow), params, trainable, keras, oh * ow * weights, {"pads": pads})
+
+
+def _linear(ctx: LayerContext) -> Inferred:
+    if len(ctx.shape) != 1:
+        raise ctx.shape_error(
+            f"linear needs a flat input, got {fmt_shape(ctx.shape)}", hint="add 'flatten' or 'global_avgpool' before it"
+        )
+    features, out = ctx.shape[0], ctx["out"]
+    params, trainable, keras = with_bn(ctx, out, features * out + (out if ctx["bias"] else 0))
+    return Inferred((out,), params, trainable, keras, features * out)
+
+
+WEIGHTED = (
+    Op(
+        "conv",
+        "2-D convolution, optionally followed by batch-norm and an activation",
+        {
+            "kernel": Opt(PAIR, None, "kernel size, N or HxW"),
+            "out": Opt(COUNT, None, "output channels (`-> N`)", valued=False),
+            "stride": Opt(PAIR, ex.Num(1), "stride, N or HxW"),
+            "pad": Opt(PADS, ex.Str("same"), "same (TensorFlow's rule), valid, N, HxW or TxBxLxR"),
+            "dilation": Opt(PAIR, ex.Num(1), "dilation, N or HxW"),
+            "groups": Opt(COUNT, ex.Num(1), "channel groups"),
+            **norm_act_options(),
+        },
+        norm_act_flags(),
+        _conv,
+        positional="kernel",
+        arrow="out",
+    ),
+    Op(
+        "linear",
+        "fully connected layer on a flat input, optionally followed by batch-norm and an activation",
+        {"out": Opt(COUNT, None, "output features (`-> N`)", valued=False), **norm_act_options()},
+        norm_act_flags(),
+        _linear,
+        arrow="out",
+    ),
+)
