@@ -245,6 +245,8 @@ def _apply_option(op: Op, option: sx.Option, args: dict) -> None:
         if option.key in op.flags:
             key, value = op.flags[option.key]
             args[key] = dataclasses.replace(value, span=option.span)
+            for implied_key, implied in op.options[key].implies.items():
+                args[implied_key] = dataclasses.replace(implied, span=option.span)
             return
         if option.key in op.valued:
             raise SpecArgumentError(f"option {option.key!r} of {op.keyword} needs a value", option.span)

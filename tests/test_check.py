@@ -83,15 +83,24 @@ def test_output_shape(layers: str, input: str, shape: tuple[int, ...]) -> None:
     assert out_shape(layers, input) == shape
 
 
-def test_in_attributes_are_the_block_input() -> None:
+def test_in_channels_is_the_block_input() -> None:
     text = spec(
-        "block b() { conv 1x1 -> in.channels * 2; conv 1x1 -> in.height + in.width }",
+        "block b() { conv 1x1 -> in.channels * 2; conv 1x1 -> in.channels + 1 }",
         "stage s { conv 1x1 -> 5; b() }",
         input="3x6x4",
     )
     found = {n.path: n for n in checked(text).nodes}
     assert found["s.b.conv1"].out_shape == (10, 6, 4)
-    assert found["s.b.conv2"].out_shape == (10, 6, 4)  # in.* stay the block's input, not the previous layer's
+    assert found["s.b.conv2"].out_shape == (6, 6, 4)  # in.channels stays the block's input, not the previous layer's
+
+
+@pytest.mark.parametrize("attr", ["in.height", "in.width"])
+def test_in_height_and_width_are_refused_where_check_used_to_accept_them(attr: str) -> None:
+    # 0.1 accepted them, then `compile` failed with an internal error (KeyError).
+    text = spec(f"block b() {{ conv 1x1 -> {attr} }}", "stage s { b() }", input="3x6x4")
+    with pytest.raises(SpecNameError) as info:
+        checked(text)
+    assert attr in info.value.message and info.value.span.line == 2
 
 
 def test_aux_heads_read_their_stage_and_report_outputs() -> None:
@@ -737,5 +746,6 @@ def test_repeat_count_may_be_a_parameter() -> None:
     text = "model m(input = 3x8x8, depth = 3)\nstage s { repeat depth { conv 1x1 -> 3 } }\n"
     assert checked(text).total_params == 3 * 12
     assert checked(text, depth=5).total_params == 5 * 12
-    with pytest.raises(SpecShapeError):
-        checked(text, depth=0)
+    assert checked(text, depth=0).total_params == 0  # `repeat 0`: the body is left out
+    with pytest.raises(SpecArgumentError):
+        checked(text, depth=-1)

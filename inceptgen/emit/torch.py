@@ -184,8 +184,7 @@ class TorchEmitter(Emitter):
             ("groups", self.py(a["groups"], view, stmt)),
         ]
         if self.optimize:  # batch-norm is folded into the conv: a bias takes its place
-            return [*pairs, ("bias", const(True)), ("bn", const(False)), ("act", self.py(a["act"])),
-                    ("sources", const((stmt.node.name,)))]  # fmt: skip
+            return [*pairs, ("bias", const(True)), ("bn", const(False)), ("act", self.py(a["act"]))]
         return [*pairs, ("bias", self.py(a["bias"])), *self._norm_act(stmt, view)]
 
     def _norm_act(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:

@@ -24,7 +24,10 @@ def norm_act_options() -> dict[str, Opt]:
             UNIT, ex.Num(0.99), "batch-norm momentum, Keras' convention: weight of the old average (implies bn)",
             {"bn": _TRUE},
         ),  # fmt: skip
-        "scale": Opt(FLAG, _TRUE, "batch-norm learns gamma (noscale: Keras scale=False)", valued=False),
+        "scale": Opt(
+            FLAG, _TRUE, "batch-norm learns gamma (noscale: Keras scale=False; either implies bn)", {"bn": _TRUE},
+            valued=False,
+        ),  # fmt: skip
         "act": Opt(choice("linear", *FUSABLE), ex.Str("linear"), "activation after the layer", valued=False),
     }
 
