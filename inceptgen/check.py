@@ -177,8 +177,6 @@ class _Checker:
 
     # ---------------------------------------------------------------- structure
     def run_body(self, body: ir.Body, shape: Shape, env: Env, prefix: str, depth: int) -> Shape:
-        if depth > self.limits.max_depth:
-            raise SpecLimitError(f"nesting deeper than {self.limits.max_depth} levels", body[0].span if body else None)
         for node in body:
             shape = self._RULES[type(node)](self, node, shape, env, prefix, depth)
         return shape
@@ -203,6 +201,8 @@ class _Checker:
 
     def instance(self, node: ir.Call, shape: Shape, env: Env, path: str, depth: int, op: str | None = None) -> Shape:
         """One use of a block, as the node at `path`."""
+        if depth > self.limits.max_depth:  # bodies in one file were measured when parsing; this is blocks
+            raise SpecLimitError(f"nesting deeper than {self.limits.max_depth} levels", node.span)
         block = self.model.block(node.block)
         inner = {name: ex.evaluate(value, env) for name, value in node.args.items()}
         inner["in.channels"] = shape[0]

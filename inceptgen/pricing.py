@@ -65,9 +65,10 @@ class _Pricer:
                 arms = [node.then, node.otherwise] if not isinstance(taken, bool) else [node.then if taken else node.otherwise]
                 sizes = [self.body(arm, env, self._deeper(node, depth)) for arm in arms]
                 return max(s[0] for s in sizes), max(s[1] for s in sizes)
-        inner = self._deeper(node, depth)
+        is_branch = isinstance(node, ir.Branch)  # a concat's branch is one level with its concat
+        inner = depth if is_branch else self._deeper(node, depth)
         sizes = [self.body(child, env, inner) for child in ir.bodies(node)]
-        own = 0 if isinstance(node, ir.Branch) else 1
+        own = 0 if is_branch else 1
         return sum(s[0] for s in sizes), own + sum(s[1] for s in sizes)
 
     def call(self, node: ir.Call, env: Mapping[str, ex.Value], depth: int) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import inceptgen
 from inceptgen import cli, output
-from inceptgen.api import TARGETS
+from inceptgen.targets import TARGET_NAMES as TARGETS
 from inceptgen.emit.render import HEADER_MARK
 from inceptgen.errors import InceptgenError, Span
 from inceptgen.stdlib import list_specs

@@ -20,12 +20,14 @@ import inceptgen
 from inceptgen.emit.render import HEADER_MARK
 from inceptgen.errors import InceptgenError, SpecNameError, SpecSyntaxError
 from inceptgen.stdlib import list_specs
+from inceptgen.targets import TARGET_NAMES as TARGETS
 
-TARGETS = ("torch", "keras")
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
 FIXTURES = HERE / "fixtures" / "parity"
 GOLDEN_SPECS = {
+    "inception_v3": "@inception_v3",
+    "inception_resnet_v2": "@inception_resnet_v2",
     "naive_module": "@naive_module",
     "residual_scale": str(FIXTURES / "residual_scale.incept"),
 }

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from hypothesis import strategies as st
 
 from inceptgen.check import window
-from inceptgen.lower import LAYER_OPS
+from inceptgen.ops import OPS as LAYER_OPS
 from inceptgen.names import RESERVED_MEMBERS, check_identifier
 
 Shape = tuple[int, ...]

@@ -2,8 +2,8 @@
 # Do not edit: change the spec and run `inceptgen compile naive_module.incept --target keras`.
 """Keras model `naive_module`, channels-last (N, H, W, C), built with the functional API.
 
-Build it with `build_model()`. Layer names are the PyTorch module paths of the same spec
-(`<path>.conv`, `<path>.bn`, `<path>` for a plain dense layer), so weights convert by name.
+Build it with `build_model()`. Layer names are the PyTorch module paths of the same spec with
+"-" for "." (`<path>-conv`, `<path>-bn`, `<path>` for a plain dense layer), so weights convert by name.
 """
 
 from __future__ import annotations
@@ -18,24 +18,23 @@ def conv_norm_act(
     kernel_size: int | tuple[int, int],
     *,
     strides: int | tuple[int, int] = 1,
-    padding: str | tuple[tuple[int, int], tuple[int, int]] = "same",
+    padding: str | int | tuple[int, ...] = "same",
     dilation_rate: int | tuple[int, int] = 1,
     groups: int = 1,
     use_bias: bool = True,
-    bn: tuple[float, float] | None = None,
+    bn: bool = False,
+    bn_eps: float = 0.001,
+    bn_momentum: float = 0.99,
     scale: bool = True,
-    activation: str | None = None,
+    activation: str = "relu",
     name: str,
 ):
-    """Conv2D, then optional BatchNormalization and Activation: layers `{name}.conv`, `.bn`, `.act`.
+    """Conv2D, then BatchNormalization and Activation: layers `{name}-conv`, `-bn`, `-act`.
 
-    `padding` is "same" (TensorFlow's rule, which is the spec's), "valid", or explicit
-    ((top, bottom), (left, right)) zeros added by a `{name}.pad` layer. `bn` is
-    (epsilon, momentum) in Keras' convention: momentum weights the old running average.
+    The defaults are this model's most common settings. `padding` is the spec's: "same"
+    (TensorFlow's rule), "valid", N, (H, W) or (top, bottom, left, right), added by a
+    `{name}-pad` layer. `bn_momentum` is Keras' (the weight of the old running average).
     """
-    if not isinstance(padding, str):
-        x = layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
-        padding = "valid"
     x = layers.Conv2D(
         filters,
         kernel_size,
@@ -44,15 +43,14 @@ def conv_norm_act(
         dilation_rate=dilation_rate,
         groups=groups,
         use_bias=use_bias,
-        name=f"{name}.conv",
+        name=f"{name}-conv",
     )(x)
-    if bn is not None:
-        epsilon, momentum = bn
+    if bn:
         x = layers.BatchNormalization(
-            axis=-1, epsilon=epsilon, momentum=momentum, scale=scale, name=f"{name}.bn"
+            epsilon=bn_eps, momentum=bn_momentum, scale=scale, name=f"{name}-bn"
         )(x)
-    if activation is not None:
-        x = layers.Activation(activation, name=f"{name}.act")(x)
+    if activation != "linear":
+        x = layers.Activation(activation, name=f"{name}-act")(x)
     return x
 
 
@@ -60,23 +58,17 @@ def inception(
     x, c1: int, c3r: int, c3: int, c5r: int, c5: int, pool_proj: int, *, name: str
 ):
     """Block `inception(c1, c3r, c3, c5r, c5, pool_proj)`."""
-    x0 = conv_norm_act(x, c1, 1, activation="relu", name=f"{name}.branch0_conv")
-    x1 = conv_norm_act(x, c3r, 1, activation="relu", name=f"{name}.branch1_conv1")
-    x1 = conv_norm_act(x1, c3, 3, activation="relu", name=f"{name}.branch1_conv2")
-    x2 = conv_norm_act(x, c5r, 1, activation="relu", name=f"{name}.branch2_conv1")
-    x2 = conv_norm_act(x2, c5, 5, activation="relu", name=f"{name}.branch2_conv2")
+    x0 = conv_norm_act(x, c1, 1, name=f"{name}-branch0_conv")
+    x1 = conv_norm_act(x, c3r, 1, name=f"{name}-branch1_conv1")
+    x1 = conv_norm_act(x1, c3, 3, name=f"{name}-branch1_conv2")
+    x2 = conv_norm_act(x, c5r, 1, name=f"{name}-branch2_conv1")
+    x2 = conv_norm_act(x2, c5, 5, name=f"{name}-branch2_conv2")
     x3 = layers.MaxPooling2D(
-        3, strides=1, padding="same", name=f"{name}.branch3_maxpool"
+        3, strides=1, padding="same", name=f"{name}-branch3_maxpool"
     )(x)
-    x3 = conv_norm_act(x3, pool_proj, 1, activation="relu", name=f"{name}.branch3_conv")
-    x = layers.Concatenate(axis=-1, name=f"{name}.concat")([x0, x1, x2, x3])
-    return x
-
-
-def module(x, *, name: str):
-    """Stage `module`."""
-    x = inception(
-        x, c1=64, c3r=96, c3=128, c5r=16, c5=32, pool_proj=32, name=f"{name}.inception"
+    x3 = conv_norm_act(x3, pool_proj, 1, name=f"{name}-branch3_conv")
+    x = layers.Concatenate(axis=-1, name=f"{name}-concat")(
+        [x0, x1, x2, x3]
     )  # 256 x 256 x 256
     return x
 
@@ -84,6 +76,8 @@ def module(x, *, name: str):
 def build_model(input_shape: tuple[int, int, int] = (3, 256, 256)) -> keras.Model:
     """Build `naive_module` with the spec's parameters as keyword arguments; inputs are (N, H, W, C)."""
     inputs = keras.Input(shape=(*input_shape[1:], input_shape[0]), name="input")
-    x = module(inputs, name="module")  # 256 x 256 x 256
+    x = inception(
+        inputs, c1=64, c3r=96, c3=128, c5r=16, c5=32, pool_proj=32, name="module"
+    )  # 256 x 256 x 256
     outputs = x
     return keras.Model(inputs, outputs, name="naive_module")

@@ -2,8 +2,8 @@
 # Do not edit: change the spec and run `inceptgen compile residual_scale.incept --target keras`.
 """Keras model `residual_scale`, channels-last (N, H, W, C), built with the functional API.
 
-Build it with `build_model()`. Layer names are the PyTorch module paths of the same spec
-(`<path>.conv`, `<path>.bn`, `<path>` for a plain dense layer), so weights convert by name.
+Build it with `build_model()`. Layer names are the PyTorch module paths of the same spec with
+"-" for "." (`<path>-conv`, `<path>-bn`, `<path>` for a plain dense layer), so weights convert by name.
 """
 
 from __future__ import annotations
@@ -18,24 +18,23 @@ def conv_norm_act(
     kernel_size: int | tuple[int, int],
     *,
     strides: int | tuple[int, int] = 1,
-    padding: str | tuple[tuple[int, int], tuple[int, int]] = "same",
+    padding: str | int | tuple[int, ...] = "same",
     dilation_rate: int | tuple[int, int] = 1,
     groups: int = 1,
     use_bias: bool = True,
-    bn: tuple[float, float] | None = None,
+    bn: bool = False,
+    bn_eps: float = 0.001,
+    bn_momentum: float = 0.99,
     scale: bool = True,
-    activation: str | None = None,
+    activation: str = "relu",
     name: str,
 ):
-    """Conv2D, then optional BatchNormalization and Activation: layers `{name}.conv`, `.bn`, `.act`.
+    """Conv2D, then BatchNormalization and Activation: layers `{name}-conv`, `-bn`, `-act`.
 
-    `padding` is "same" (TensorFlow's rule, which is the spec's), "valid", or explicit
-    ((top, bottom), (left, right)) zeros added by a `{name}.pad` layer. `bn` is
-    (epsilon, momentum) in Keras' convention: momentum weights the old running average.
+    The defaults are this model's most common settings. `padding` is the spec's: "same"
+    (TensorFlow's rule), "valid", N, (H, W) or (top, bottom, left, right), added by a
+    `{name}-pad` layer. `bn_momentum` is Keras' (the weight of the old running average).
     """
-    if not isinstance(padding, str):
-        x = layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
-        padding = "valid"
     x = layers.Conv2D(
         filters,
         kernel_size,
@@ -44,45 +43,44 @@ def conv_norm_act(
         dilation_rate=dilation_rate,
         groups=groups,
         use_bias=use_bias,
-        name=f"{name}.conv",
+        name=f"{name}-conv",
     )(x)
-    if bn is not None:
-        epsilon, momentum = bn
+    if bn:
         x = layers.BatchNormalization(
-            axis=-1, epsilon=epsilon, momentum=momentum, scale=scale, name=f"{name}.bn"
+            epsilon=bn_eps, momentum=bn_momentum, scale=scale, name=f"{name}-bn"
         )(x)
-    if activation is not None:
-        x = layers.Activation(activation, name=f"{name}.act")(x)
+    if activation != "linear":
+        x = layers.Activation(activation, name=f"{name}-act")(x)
     return x
 
 
-def res(x, scale: int, *, name: str):
+def res(x, scale: float, *, name: str):
     """Block `res(scale)`."""
     in_channels = x.shape[-1]
-    r_0 = conv_norm_act(x, 4, 1, activation="relu", name=f"{name}.branch0_conv")
-    r_1 = conv_norm_act(x, 4, 1, activation="relu", name=f"{name}.branch1_conv1")
-    r_1 = conv_norm_act(r_1, 6, 3, activation="relu", name=f"{name}.branch1_conv2")
-    r = layers.Concatenate(axis=-1, name=f"{name}.concat")([r_0, r_1])
-    r = conv_norm_act(r, in_channels, 1, name=f"{name}.conv")
-    r = layers.Rescaling(scale, name=f"{name}.residual_scale")(r)
-    x = layers.Add(name=f"{name}.residual")([x, r])
-    x = layers.Activation("relu", name=f"{name}.relu")(x)
+    r_0 = conv_norm_act(x, 4, 1, name=f"{name}-branch0_conv")
+    r_1 = conv_norm_act(x, 4, 1, name=f"{name}-branch1_conv1")
+    r_1 = conv_norm_act(r_1, 6, 3, name=f"{name}-branch1_conv2")
+    r = layers.Concatenate(axis=-1, name=f"{name}-concat")([r_0, r_1])
+    r = conv_norm_act(r, in_channels, 1, activation="linear", name=f"{name}-conv")
+    r = layers.Rescaling(scale, name=f"{name}-residual-scale")(r)
+    x = layers.Add(name=f"{name}-residual")([x, r])  # 8 x 8 x 8
+    x = layers.Activation("relu", name=f"{name}-relu")(x)  # 8 x 8 x 8
     return x
 
 
-def s(x, scale: float, *, name: str):
+def s_(x, scale: float, *, name: str):
     """Stage `s`."""
-    x = conv_norm_act(x, 8, 3, activation="relu", name=f"{name}.conv")  # 8 x 8 x 8
-    x = res(x, scale=scale, name=f"{name}.res")  # 8 x 8 x 8
+    x = conv_norm_act(x, 8, 3, name=f"{name}-conv")  # 8 x 8 x 8
+    x = res(x, scale=scale, name=f"{name}-res")  # 8 x 8 x 8
     for i in range(2):
-        x = res(x, scale=0.17, name=f"{name}.repeat.{i}")  # 8 x 8 x 8
+        x = res(x, scale=0.17, name=f"{name}-repeat-{i}")  # 8 x 8 x 8
     return x
 
 
 def head(x, *, name: str):
     """The classifier head."""
-    x = layers.GlobalAveragePooling2D(name=f"{name}.global_avgpool")(x)  # 8
-    x = layers.Dense(3, name=f"{name}.linear")(x)  # 3
+    x = layers.GlobalAveragePooling2D(name=f"{name}-global_avgpool")(x)  # 8
+    x = layers.Dense(3, name=f"{name}-linear")(x)  # 3
     return x
 
 
@@ -91,7 +89,7 @@ def build_model(
 ) -> keras.Model:
     """Build `residual_scale` with the spec's parameters as keyword arguments; inputs are (N, H, W, C)."""
     inputs = keras.Input(shape=(*input_shape[1:], input_shape[0]), name="input")
-    x = s(inputs, scale=scale, name="s")  # 8 x 8 x 8
+    x = s_(inputs, scale=scale, name="s")  # 8 x 8 x 8
     x = head(x, name="head")  # 3
     outputs = x
     return keras.Model(inputs, outputs, name="residual_scale")

@@ -2,7 +2,7 @@
 # Do not edit: change the spec and run `inceptgen compile residual_scale.incept --target torch`.
 """PyTorch model `ResidualScale`, channels-first (N, C, H, W).
 
-Build it with `build_model()`; layer names match the Keras build of the same spec.
+Build it with `build_model()`; module paths are the Keras build's layer names with "." for "-".
 """
 
 from __future__ import annotations
@@ -12,29 +12,46 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def pad_same(
-    x: torch.Tensor,
-    kernel_size: tuple[int, int],
-    stride: tuple[int, int],
-    dilation: tuple[int, int],
-    value: float = 0.0,
-) -> torch.Tensor:
-    """Pad as TensorFlow's "same" does: output ceil(n / stride), the odd cell at the end."""
-    pads: list[int] = []
-    for size, k, s, d in [
-        (x.shape[-1], kernel_size[1], stride[1], dilation[1]),
-        (x.shape[-2], kernel_size[0], stride[0], dilation[0]),
-    ]:
-        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=value)
+def pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def spec_padding(
+    padding: str | int | tuple[int, ...],
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int],
+    dilation: int | tuple[int, int] = 1,
+) -> tuple[bool, list[int], tuple[int, int]]:
+    """The spec's padding as (pad as TensorFlow at run time, F.pad amounts, the layer's own padding).
+
+    "same" is TensorFlow's rule: output ceil(n / stride), the odd cell at the bottom/right;
+    explicit padding is N, (H, W) or (top, bottom, left, right).
+    """
+    if padding == "valid":
+        return False, [], (0, 0)
+    if padding == "same":
+        (kh, kw), (dh, dw) = pair(kernel_size), pair(dilation)
+        padding = (
+            (kh - 1) * dh // 2,
+            (kh - 1) * dh - (kh - 1) * dh // 2,
+            (kw - 1) * dw // 2,
+            (kw - 1) * dw - (kw - 1) * dw // 2,
+        )
+    if isinstance(padding, int):
+        return False, [], (padding, padding)
+    if len(padding) == 2:
+        return False, [], (padding[0], padding[1])
+    top, bottom, left, right = padding
+    if top == bottom and left == right:
+        return False, [], (top, left)
+    return False, [left, right, top, bottom], (0, 0)
 
 
 class ConvNormAct(nn.Module):
-    """Conv2d, then optional batch-norm and activation.
+    """Conv2d, then batch-norm and activation; the defaults are this model's most common settings.
 
-    `padding` is (ph, pw) on both sides, explicit (left, right, top, bottom),
-    or "same" as TensorFlow defines it, worked out from the input at run time.
+    `padding` is the spec's (see spec_padding); `bn_momentum` is PyTorch's, the weight
+    of the new batch. Without `bn_scale`, gamma stays 1 (Keras' scale=False).
     """
 
     def __init__(
@@ -43,21 +60,20 @@ class ConvNormAct(nn.Module):
         out_channels: int,
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] = 1,
-        padding: str | tuple[int, ...] = (0, 0),
+        padding: str | int | tuple[int, ...] = "same",
         dilation: int | tuple[int, int] = 1,
         groups: int = 1,
         bias: bool = True,
-        bn_eps: float | None = None,
-        bn_momentum: float = 0.1,
+        bn: bool = False,
+        bn_eps: float = 0.001,
+        bn_momentum: float = 0.01,
         bn_scale: bool = True,
-        act: str = "linear",
+        act: str = "relu",
     ) -> None:
         super().__init__()
-        self.same = padding == "same"
-        self.pad: list[int] = (
-            list(padding) if len(padding) == 4 and not self.same else []
+        self.same, self.pad, symmetric = spec_padding(
+            padding, kernel_size, stride, dilation
         )
-        symmetric = (0, 0) if self.same or self.pad else padding
         self.conv = nn.Conv2d(
             in_channels,
             out_channels,
@@ -68,28 +84,34 @@ class ConvNormAct(nn.Module):
             groups,
             bias,
         )
-        self.bn = nn.Identity()
-        if bn_eps is not None:
-            self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum)
-            # Keras' scale=False: gamma stays 1 and is not trained.
-            self.bn.weight.requires_grad_(bn_scale)
+        self.bn = (
+            nn.BatchNorm2d(out_channels, bn_eps, bn_momentum) if bn else nn.Identity()
+        )
+        if bn and not bn_scale:
+            self.bn.weight.requires_grad_(False)
         self.act = ACTIVATIONS[act]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.same:
-            x = pad_same(x, self.conv.kernel_size, self.conv.stride, self.conv.dilation)
-        elif len(self.pad) > 0:
+        if self.pad:
             x = F.pad(x, self.pad)
         return self.act(self.bn(self.conv(x)))
+
+
+class Stack(nn.Sequential):
+    """Blocks in sequence; `out_channels` is the last one's (the input's while it is empty)."""
+
+    def __init__(self, in_channels: int | None) -> None:
+        super().__init__()
+        self.out_channels = in_channels
+
+    def add(self, block: nn.Module) -> None:
+        self.append(block)
+        self.out_channels = block.out_channels
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "linear": nn.Identity,
     "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
-    "silu": nn.SiLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
 }
 
 
@@ -98,11 +120,11 @@ class Res(nn.Module):
 
     def __init__(self, in_channels: int, scale: int) -> None:
         super().__init__()
+        self.branch0_conv = ConvNormAct(in_channels, 4, 1)
+        self.branch1_conv1 = ConvNormAct(in_channels, 4, 1)
+        self.branch1_conv2 = ConvNormAct(4, 6, 3)
+        self.conv = ConvNormAct(10, in_channels, 1, act="linear")
         self.residual_scale = scale
-        self.branch0_conv = ConvNormAct(in_channels, 4, 1, act="relu")
-        self.branch1_conv1 = ConvNormAct(in_channels, 4, 1, act="relu")
-        self.branch1_conv2 = ConvNormAct(4, 6, 3, padding=(1, 1), act="relu")
-        self.conv = ConvNormAct(4 + 6, in_channels, 1)
         self.out_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,22 +133,22 @@ class Res(nn.Module):
         r_1 = self.branch1_conv2(r_1)
         r = torch.cat((r_0, r_1), dim=1)
         r = self.conv(r)
-        x = x + self.residual_scale * r
-        x = F.relu(x)
+        x = x + self.residual_scale * r  # 8 x 8 x 8
+        x = F.relu(x)  # 8 x 8 x 8
         return x
 
 
 class S(nn.Module):
     """Stage `s`."""
 
-    def __init__(self, in_channels: int, scale: int) -> None:
+    def __init__(self, in_channels: int, scale: float) -> None:
         super().__init__()
-        self.conv = ConvNormAct(in_channels, 8, 3, padding=(1, 1), act="relu")
+        self.conv = ConvNormAct(in_channels, 8, 3)
         self.res = Res(8, scale=scale)
-        self.repeat = nn.Sequential(Res(self.res.out_channels, scale=0.17))
-        for _ in range(2 - 1):
-            self.repeat.append(Res(self.repeat[-1].out_channels, scale=0.17))
-        self.out_channels = self.repeat[-1].out_channels
+        self.repeat = Stack(self.res.out_channels)
+        for i in range(2):
+            self.repeat.add(Res(self.repeat.out_channels, scale=0.17))
+        self.out_channels = self.repeat.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)  # 8 x 8 x 8
@@ -144,7 +166,7 @@ class Head(nn.Module):
         self.out_channels = 3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)  # 8
+        x = x.mean((2, 3))  # 8
         x = self.linear(x)  # 3
         return x
 
@@ -156,7 +178,7 @@ class ResidualScale(nn.Module):
         self, input_shape: tuple[int, int, int] = (3, 8, 8), scale: float = 0.3
     ) -> None:
         super().__init__()
-        self.s = S(input_shape[0], scale)
+        self.s = S(input_shape[0], scale=scale)
         self.head = Head(self.s.out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,4 +191,5 @@ def build_model(
     input_shape: tuple[int, int, int] = (3, 8, 8), scale: float = 0.3
 ) -> ResidualScale:
     """Build `ResidualScale` with the spec's parameters as keyword arguments."""
-    return ResidualScale(input_shape=input_shape, scale=scale)
+    model = ResidualScale(input_shape=input_shape, scale=scale)
+    return model

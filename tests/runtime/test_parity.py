@@ -37,7 +37,7 @@ def test_parity_names_the_first_divergent_node(monkeypatch: pytest.MonkeyPatch) 
 
     def corrupting(torch_model, keras_model):
         real(torch_model, keras_model)
-        layer = keras_model.get_layer("s.second.branch1_branch1_conv.conv")
+        layer = keras_model.get_layer("s-second-branch1_branch1_conv-conv")  # the Keras name of that conv
         kernel, *rest = layer.get_weights()
         layer.set_weights([kernel + 0.5, *rest])
 
