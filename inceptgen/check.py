@@ -264,7 +264,9 @@ class _Checker:
         if out != short:
             path = "the shortcut" if node.shortcut else "its input (the identity shortcut)"
             hint = "end the body with the input's channels (conv 1x1 -> in.channels), or give a shortcut"
-            raise SpecShapeError(f"residual body gives {fmt_shape(out)} but {path} is {fmt_shape(short)}", node.span, hint)
+            raise SpecShapeError(
+                f"residual body gives {fmt_shape(out)} but {path} is {fmt_shape(short)}", node.span, hint
+            )
         info = NodeInfo(f"{prefix}{node.name}", "residual", node, shape, out, values={"scale": scale}, depth=depth)
         return self._close(slot, info)
 
@@ -282,7 +284,9 @@ class _Checker:
     def _if(self, node: ir.If, shape: Shape, env: Env, prefix: str, depth: int) -> Shape:
         taken = ex.evaluate(node.cond, env)
         if not isinstance(taken, bool):
-            raise SpecArgumentError(f"an if needs true or false, got {taken!r}", node.cond.span, "compare with ==, <, ...")
+            raise SpecArgumentError(
+                f"an if needs true or false, got {taken!r}", node.cond.span, "compare with ==, <, ..."
+            )
         return self.run_body(node.then if taken else node.otherwise, shape, env, prefix, depth)
 
     _RULES: dict[type, Callable[..., Shape]] = {

@@ -28,6 +28,7 @@ import typer
 
 from inceptgen import __version__
 from inceptgen.errors import InceptgenError, Span
+from inceptgen.targets import TARGET_NAMES, TARGETS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,11 +55,8 @@ _FRAMEWORKS = {
 _MAX_SHOWN_LINE = 160
 
 
-class Target(StrEnum):
-    """A framework inceptgen generates code for."""
-
-    torch = "torch"
-    keras = "keras"
+#: A framework inceptgen generates code for (from the registry, `inceptgen.targets`).
+Target = StrEnum("Target", {name: name for name in TARGET_NAMES})
 
 
 class Format(StrEnum):
@@ -68,12 +66,8 @@ class Format(StrEnum):
     json = "json"
 
 
-class Optimize(StrEnum):
-    """Which target `parity` builds from optimised source."""
-
-    torch = "torch"
-    keras = "keras"
-    none = "none"
+#: Which target `parity` builds from optimised source: those that have an `--optimize` build.
+Optimize = StrEnum("Optimize", {**{t.name: t.name for t in TARGETS.values() if t.optimize}, "none": "none"})
 
 
 class _State:
@@ -445,7 +439,12 @@ def _description(path: Path) -> str:
 def parity_cmd(
     spec: SpecArg,
     set_: SetOpt = None,
-    tol: Annotated[float, typer.Option("--tol", min=0.0, help="Largest allowed absolute difference.")] = 1e-4,
+    tol: Annotated[
+        float,
+        typer.Option(
+            "--tol", min=0.0, help="Largest allowed relative difference: max |torch - keras| / max |torch output|."
+        ),
+    ] = 1e-4,
     batch: Annotated[
         int | None, typer.Option("--batch", min=1, metavar="N", help="Batch size (default: chosen by model size).")
     ] = None,

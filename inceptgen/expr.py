@@ -366,8 +366,8 @@ def render(expr: Expr, names: Callable[[str], str] = str, precedence: int = 0) -
             return _wrap(f"not {render(operand, names, mine)}", mine, precedence)
         case IfElse(cond, then, otherwise):
             mine = _PRECEDENCE["if"]
-            text = f"{render(then, names, mine + 1)} if {render(cond, names, mine + 1)} else {render(otherwise, names, mine)}"
-            return _wrap(text, mine, precedence)
+            then_text, cond_text = render(then, names, mine + 1), render(cond, names, mine + 1)
+            return _wrap(f"{then_text} if {cond_text} else {render(otherwise, names, mine)}", mine, precedence)
         case Func(name, args):
             rendered = [render(a, names) for a in args]
             return FUNCTIONS[name].python.format(*rendered, args=", ".join(rendered))

@@ -21,8 +21,8 @@ from inceptgen import syntax as sx
 from inceptgen.errors import Span, SpecArgumentError, SpecNameError, SpecSyntaxError
 from inceptgen.limits import Limits
 from inceptgen.loader import Loader
-from inceptgen.naming import name_scope
 from inceptgen.names import KEYWORDS, RESERVED_MEMBERS, check_identifier
+from inceptgen.naming import name_scope
 from inceptgen.ops import OPS, Op
 from inceptgen.scopes import check_scope_names
 

@@ -180,17 +180,56 @@ def _unknown_valued_option(exc: UnexpectedToken, text: str, file: str) -> SpecNa
     return SpecNameError(f"{name!r} is not an option that takes a value (got {str(exc.token)!r} after it)", span, hint)
 
 
+#: Words that start a top-level item: one at the start of a line inside a body means a '}' is missing.
+_TOP_LEVEL = re.compile(r"[ \t\f]*(stage|head|block|aux|model|variant|import|defaults)\b")
+
+
+def _open_braces(text: str, end: int) -> list[int]:
+    """Offsets of the '{' still open at offset `end` (comments and strings skipped)."""
+    stack: list[int] = []
+    for match in re.finditer(r'#[^\n]*|"[^"\n]*"|[{}]', text[:end]):
+        if match.group() == "{":
+            stack.append(match.start())
+        elif match.group() == "}" and stack:
+            stack.pop()
+    return stack
+
+
+def _unclosed(text: str, where: int, span: Span, at: str) -> SpecSyntaxError | None:
+    """A '}' missing before offset `where`: name the body left open, by its opening line."""
+    stack = _open_braces(text, where)
+    if not stack:
+        return None
+    start = stack[-1]
+    line = text.count("\n", 0, start) + 1
+    owner = text[text.rfind("\n", 0, start) + 1 : start].split("#")[0].strip() or "a body"
+    return SpecSyntaxError(
+        f"{at}: the '{{' of `{owner}` (line {line}) is never closed",
+        span,
+        "add the missing '}' at the end of that body",
+    )
+
+
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError | SpecNameError:
     line, column = exc.line, exc.column
     eof = isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
     if isinstance(exc, UnexpectedEOF) or eof or line is None or line < 1:
-        return SpecSyntaxError("unexpected end of file", _end_span(text, file), "is a '}' or ')' missing?")
+        end = _end_span(text, file)
+        unclosed = _unclosed(text, len(text), end, "unexpected end of file")
+        return unclosed or SpecSyntaxError("unexpected end of file", end, "is a '}' or ')' missing?")
     span = Span(file, line, column)
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         option = _unknown_valued_option(exc, text, file)
         if option is not None:
             return option
+        line_start = text.rfind("\n", 0, token.start_pos or 0) + 1
+        keyword = _TOP_LEVEL.match(text, line_start)
+        if token.type == "LBRACE" and keyword:
+            at = Span(file, line, keyword.start(1) - line_start + 1)
+            unclosed = _unclosed(text, line_start, at, f"`{keyword.group(1)}` inside a body")
+            if unclosed is not None:
+                return unclosed
         got = "end of line" if token.type == "_NL" else repr(str(token))
         return SpecSyntaxError(f"unexpected {got}", span, f"expected {_describe(set(exc.expected))}")
     assert isinstance(exc, UnexpectedCharacters)

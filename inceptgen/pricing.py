@@ -62,7 +62,11 @@ class _Pricer:
                 return n * layers, 1 + n * (containers + copy)
             case ir.If():
                 taken = _known(node.cond, env)
-                arms = [node.then, node.otherwise] if not isinstance(taken, bool) else [node.then if taken else node.otherwise]
+                arms = (
+                    [node.then, node.otherwise]
+                    if not isinstance(taken, bool)
+                    else [node.then if taken else node.otherwise]
+                )
                 sizes = [self.body(arm, env, self._deeper(node, depth)) for arm in arms]
                 return max(s[0] for s in sizes), max(s[1] for s in sizes)
         is_branch = isinstance(node, ir.Branch)  # a concat's branch is one level with its concat

@@ -52,6 +52,4 @@ def _check_attr(attr: ex.Attr, in_block: bool) -> None:
     if key != "in.channels":
         raise SpecNameError(f"unknown name {key!r}", attr.span, "the input's shape is in.channels")
     if not in_block:
-        raise SpecNameError(
-            "in.channels is known only inside a block", attr.span, "stages read the model's parameters"
-        )
+        raise SpecNameError("in.channels is known only inside a block", attr.span, "stages read the model's parameters")

@@ -749,3 +749,11 @@ def test_repeat_count_may_be_a_parameter() -> None:
     assert checked(text, depth=0).total_params == 0  # `repeat 0`: the body is left out
     with pytest.raises(SpecArgumentError):
         checked(text, depth=-1)
+
+
+def test_in_channels_in_a_stage_says_where_it_is_known() -> None:
+    # 0.1: "unknown name 'in.channels'", hinting "known: in.channels, in.height, in.width".
+    with pytest.raises(SpecNameError) as info:
+        checked(spec("stage s { conv 1x1 -> in.channels }"))
+    assert info.value.message == "in.channels is known only inside a block"
+    assert "in.height" not in (info.value.hint or "")

@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 import inceptgen
 from inceptgen import cli, output
-from inceptgen.targets import TARGET_NAMES as TARGETS
 from inceptgen.emit.render import HEADER_MARK
 from inceptgen.errors import InceptgenError, Span
 from inceptgen.stdlib import list_specs
+from inceptgen.targets import TARGET_NAMES as TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,6 +88,8 @@ def write_bad(tmp_path: Path, name: str) -> tuple[Path, int, int]:
         (["check", "{good}", "--set", "classes=3", "--set", "input=3x32x32"], 0, "stdout", "output 3"),
         (["check", "{good}", "--set", "classes"], 2, "stderr", "--set expects name=value"),
         (["check", "{good}", "--set", "classes=)"], 2, "stderr", "--set 'classes=)'"),
+        (["check", "{good}", "--set", "classes="], 2, "stderr", "--set classes= has no value"),  # 0.1: "unexpected ')'"
+        (["parity", "--help"], 0, "stdout", "relative"),  # 0.1 called --tol absolute
         (["check", "{good}", "--set", "nonesuch=1"], 2, "stderr", "no parameter 'nonesuch'"),
         (["check", "{good}", "--set", "input=3x1x1"], 2, "stderr", "error:"),
         (["check", "{missing}"], 2, "stderr", "cannot read spec"),
@@ -474,13 +476,20 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple, dict]]:
 
 def test_parity_arguments(calls: list, good: Path) -> None:
     app = cli.build_app()
-    result = invoke("parity", good, "--tol", "1e-3", "--batch", 4, "--seed", 7, "--optimize", "keras", app=app)
+    result = invoke("parity", good, "--tol", "1e-3", "--batch", 4, "--seed", 7, "--optimize", "torch", app=app)
     assert result.exit_code == 0, result.output
     (name, (spec,), kwargs), *_ = calls
     assert name == "run_parity"
     assert spec.model.name == "tiny"
-    assert kwargs == {"tol": 1e-3, "batch": 4, "seed": 7, "optimize": "keras"}
+    assert kwargs == {"tol": 1e-3, "batch": 4, "seed": 7, "optimize": "torch"}
     assert "parity table" in result.stdout
+
+
+def test_parity_offers_only_the_optimised_builds_that_exist(calls: list, good: Path) -> None:
+    # 0.1 offered `--optimize keras`, which always ended in exit 2 after building the models.
+    result = invoke("parity", good, "--optimize", "keras", app=cli.build_app())
+    assert result.exit_code == 2 and "'keras'" in result.output
+    assert calls == []
 
 
 def test_parity_defaults_and_json(calls: list, good: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 import inceptgen
 from inceptgen.emit.render import HEADER_MARK
-from inceptgen.errors import InceptgenError, SpecNameError, SpecSyntaxError
+from inceptgen.errors import InceptgenError, SpecNameError, SpecSyntaxError, UnsupportedError
 from inceptgen.stdlib import list_specs
 from inceptgen.targets import TARGET_NAMES as TARGETS
 
@@ -144,3 +144,41 @@ def test_builtin_names_are_renamed_not_shadowed() -> None:
 def test_unknown_target_is_a_user_error() -> None:
     with pytest.raises(InceptgenError, match="unknown target"):
         inceptgen.load("@naive_module").source("jax")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_node_the_emitter_has_no_handler_for_is_refused_with_its_span(target: str) -> None:
+    """Never silently missing code: an emitter without a handler for `relu` refuses the relu."""
+    from inceptgen.targets import target as find
+
+    emitter = find(target).emitter_class()
+    lacking = type("Lacking", (emitter,), {"HANDLERS": {k: v for k, v in emitter.HANDLERS.items() if k != "relu"}})
+    spec = inceptgen.load("model m(input = 3x8x8)\nstage s {\n  conv 1x1 -> 4\n  relu\n}\n")
+    with pytest.raises(UnsupportedError) as info:
+        lacking(spec.checked, "<spec>").render()
+    assert "'relu'" in info.value.message and (info.value.span.line, info.value.span.column) == (4, 3)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_handler_without_its_template_macro_is_refused(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inceptgen.emit.base import Emitter
+    from inceptgen.targets import target as find
+
+    emitter = find(target).emitter_class()
+    monkeypatch.setattr(Emitter, "macro_name", lambda self, stmt: f"no_such_macro_{stmt.kind}")
+    monkeypatch.setattr(emitter, "macro_name", lambda self, stmt: f"no_such_macro_{stmt.kind}")
+    with pytest.raises(UnsupportedError):
+        inceptgen.load("@naive_module").source(target)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_vocabulary_keyword_has_a_handler_and_a_macro(target: str) -> None:
+    from inceptgen.emit.render import environment
+    from inceptgen.ops import OPS
+    from inceptgen.targets import target as find
+
+    emitter = find(target).emitter_class()
+    macros = environment().get_template(f"{target}/ops.py.j2").module
+    for op in OPS:
+        assert op in emitter.HANDLERS, op
+        assert hasattr(macros, f"{op}_forward" if target == "torch" else op), op

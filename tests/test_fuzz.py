@@ -107,8 +107,18 @@ def load_generated(gen: GenSpec) -> inceptgen.Spec:
 def test_generated_specs_check(gen: GenSpec) -> None:
     with time_limit(HARD_LIMIT_S, "checking a generated spec"):
         spec = load_generated(gen)
-    spec.summary()  # the summary document is built from every node
-    assert spec.checked.total_params >= 0 and spec.checked.macs >= 0
+    summary = spec.summary()  # the summary document is built from every node
+    assert len(summary["nodes"]) == len(spec.checked.nodes)
+    for node in spec.checked.nodes:
+        if node.op == "conv":  # counted again here, from the layer's evaluated options alone
+            assert (node.params, node.macs) == _conv_counts(node), node.path
+
+
+def _conv_counts(node) -> tuple[int, int]:
+    """PyTorch parameters and multiply-accumulates of a conv, from its options and shapes."""
+    v, cin, (cout, h, w) = node.values, node.in_shape[0], node.out_shape
+    weights = v["kernel"][0] * v["kernel"][1] * cin // v["groups"] * cout
+    return weights + (cout if v["bias"] else 0) + (2 * cout if v["bn"] else 0), h * w * weights
 
 
 @fuzz_settings(150, 0.25, deadline=None)

@@ -417,3 +417,21 @@ def test_every_top_level_fragment_in_the_reference_parses(line: int, code: str) 
         parse(code + "\n", "docs/language.md")
     except inceptgen.InceptgenError as err:
         pytest.fail(f"docs/language.md line {line + (err.span.line - 1 if err.span else 0)}: {err}")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "owner", "opened"),
+    [
+        ("model m(input = 3x8x8)\nstage s3 {\n  conv 3x3 -> 8\nstage s4 { relu }\nhead { relu }\n", 4, "stage s3", 2),
+        ("model m(input = 3x8x8)\nblock b() {\n  concat {\n    branch { relu }\n}\nhead { relu }\n", 6, "block b()", 2),
+        ("model m(input = 3x8x8)\nstage s {\n  relu\n", 3, "stage s", 2),
+    ],
+    ids=["next stage", "nested body", "end of file"],
+)
+def test_a_missing_closing_brace_names_the_body_left_open(text: str, line: int, owner: str, opened: int) -> None:
+    # 0.1 reported "unexpected '{'" at the next `head {`, without naming the body left open.
+    with pytest.raises(SpecSyntaxError) as info:
+        parse(text)
+    assert info.value.span.line == line
+    assert f"the '{{' of `{owner}` (line {opened}) is never closed" in info.value.message
+    assert "'}'" in info.value.hint

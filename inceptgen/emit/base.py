@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from inceptgen import __version__
+from inceptgen import __version__, ir
 from inceptgen import expr as ex
-from inceptgen import ir
 from inceptgen.check import Checked
 from inceptgen.emit.render import HEADER_MARK, environment, format_source
 from inceptgen.emit.scopes import ScopeView, Stmt, build_scopes, model_param_names, walk_stmts
@@ -70,7 +69,12 @@ class Emitter:
     def window(self, e: ex.Expr, view: ScopeView, stmt: Stmt | None = None) -> Py:
         """A kernel, stride or dilation: `3` for a constant square 3x3, `(1, 7)` otherwise."""
         value = self.py(e, view, stmt)
-        if value.known and isinstance(value.value, tuple) and len(value.value) == 2 and value.value[0] == value.value[1]:
+        if (
+            value.known
+            and isinstance(value.value, tuple)
+            and len(value.value) == 2
+            and value.value[0] == value.value[1]
+        ):
             return const(value.value[0])
         return value
 

@@ -150,7 +150,10 @@ class KerasEmitter(Emitter):
             ("use_bias", self.py(a["bias"])),
             *self._norm_act(stmt, view),
         ]
-        return {"positional": [self.py(a["out"], view, stmt), self.window(a["kernel"], view, stmt)], "conv_kwargs": pairs}
+        return {
+            "positional": [self.py(a["out"], view, stmt), self.window(a["kernel"], view, stmt)],
+            "conv_kwargs": pairs,
+        }
 
     def _norm_act(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
         a = stmt.node.args

@@ -253,10 +253,15 @@ def build_scopes(checked: Checked) -> Scopes:
     for block in reachable_blocks(model):
         params = [(p.name, p.default) for p in block.params]
         signature = ", ".join(p.name if p.default is None else f"{p.name}={ex.render(p.default)}" for p in block.params)
-        blocks[block.name] = builder.view("block", block.name, params, block.body, f"Block `{block.name}({signature})`.")
+        blocks[block.name] = builder.view(
+            "block", block.name, params, block.body, f"Block `{block.name}({signature})`."
+        )
     parts: dict[str, ScopeView] = {}
     part_args: dict[str, ir.Args] = {}
-    for kind, scope in [*(("head" if s.name == "head" else "stage", s) for s in model.stages), *(("aux", a) for a in model.auxes)]:
+    for kind, scope in [
+        *(("head" if s.name == "head" else "stage", s) for s in model.stages),
+        *(("aux", a) for a in model.auxes),
+    ]:
         call = stage_block(scope)
         if call is not None:  # the stage is that block: no class of its own
             parts[scope.name], part_args[scope.name] = blocks[call.block], call.args

@@ -269,7 +269,9 @@ class TorchEmitter(Emitter):
         call: ir.Call = stmt.node  # type: ignore[assignment]
         callee = self.block_views[call.block]
         self._feed(callee, ch)
-        stmt.values.update(cls=callee.class_name, args=[stmt.values["in_ch"], *self._callee_args(call, callee, view, stmt)])
+        stmt.values.update(
+            cls=callee.class_name, args=[stmt.values["in_ch"], *self._callee_args(call, callee, view, stmt)]
+        )
         return ex.Ref(f"@{call.name}")
 
     def _repeat(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
@@ -410,5 +412,3 @@ def _torch_momentum(keras: Py) -> Py:
     if keras.known:
         return const(round(1 - keras.value, 12))
     return Py(f"1 - {keras.code}")
-
-

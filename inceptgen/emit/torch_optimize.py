@@ -57,6 +57,8 @@ def fuse_siblings(emitter: Any, stmt: Stmt) -> list[dict[str, Any]]:
             "sources": sources,
             "splits": splits,
             "positional": [members[0].values["in_ch"], Py(" + ".join(s.code for s in splits)), const(1)],
-            "conv_kwargs": [("bias", const(True)), ("bn", const(False)), ("act", const(act)), ("sources", const(sources))],
+            "conv_kwargs": [
+                ("bias", const(True)), ("bn", const(False)), ("act", const(act)), ("sources", const(sources)),
+            ],
         })  # fmt: skip
     return fused

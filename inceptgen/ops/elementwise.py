@@ -20,8 +20,15 @@ def _flatten(ctx: LayerContext) -> Inferred:
 
 
 ELEMENTWISE = (
-    Op("dropout", "zero a share of the values in training", {"rate": Opt(RATE, None, "the share, in [0, 1)")}, {},
-       _same, positional="rate", category="regularisation"),  # fmt: skip
+    Op(
+        "dropout",
+        "zero a share of the values in training",
+        {"rate": Opt(RATE, None, "the share, in [0, 1)")},
+        {},
+        _same,
+        positional="rate",
+        category="regularisation",
+    ),  # fmt: skip
     Op("flatten", "CxHxW -> C*H*W, in channels-first order in both targets", {}, {}, _flatten, category="shape"),
     Op("identity", "the input unchanged", {}, {}, _same, category="shape"),
     *(Op(a.keyword, f"activation: {a.formula}", {}, {}, _same, category="activation") for a in ACTIVATIONS.values()),

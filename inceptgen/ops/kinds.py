@@ -83,7 +83,7 @@ def _pair(value: ex.Value, span: Span | None, what: str) -> tuple[int, int]:
 def _pads(value: ex.Value, span: Span | None, what: str) -> str | Pads:
     if value in ("same", "valid"):
         return value  # type: ignore[return-value]
-    if isinstance(value, str) or isinstance(value, bool):
+    if isinstance(value, str | bool):
         raise SpecArgumentError(f"{what} must be same, valid, N, HxW or TxBxLxR, got {value!r}", span)
     sizes = (value,) if _is_int(value) else value
     if not (isinstance(sizes, tuple) and len(sizes) in (1, 2, 4) and all(_is_int(v) and v >= 0 for v in sizes)):

@@ -21,11 +21,16 @@ def norm_act_options() -> dict[str, Opt]:
         "bn": Opt(FLAG, _FALSE, "batch-norm after the layer", valued=False),
         "eps": Opt(UNIT, ex.Num(1e-3), "batch-norm epsilon (implies bn)", {"bn": _TRUE}),
         "momentum": Opt(
-            UNIT, ex.Num(0.99), "batch-norm momentum, Keras' convention: weight of the old average (implies bn)",
+            UNIT,
+            ex.Num(0.99),
+            "batch-norm momentum, Keras' convention: weight of the old average (implies bn)",
             {"bn": _TRUE},
         ),  # fmt: skip
         "scale": Opt(
-            FLAG, _TRUE, "batch-norm learns gamma (noscale: Keras scale=False; either implies bn)", {"bn": _TRUE},
+            FLAG,
+            _TRUE,
+            "batch-norm learns gamma (noscale: Keras scale=False; either implies bn)",
+            {"bn": _TRUE},
             valued=False,
         ),  # fmt: skip
         "act": Opt(choice("linear", *FUSABLE), ex.Str("linear"), "activation after the layer", valued=False),
@@ -73,9 +78,7 @@ def _conv(ctx: LayerContext) -> Inferred:
     cin, h, w = ctx.need_map()
     groups, cout = ctx["groups"], ctx["out"]
     if cin % groups or cout % groups:
-        raise ctx.shape_error(
-            f"groups={groups} must divide input channels {cin} and output channels {cout}", "groups"
-        )
+        raise ctx.shape_error(f"groups={groups} must divide input channels {cin} and output channels {cout}", "groups")
     (oh, ow), pads = conv_window(ctx, h, w, ctx["pad"])
     kh, kw = ctx["kernel"]
     weights = kh * kw * (cin // groups) * cout

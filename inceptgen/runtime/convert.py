@@ -115,8 +115,8 @@ def convert_checkpoint(spec: Any, src: str, dst: str, checkpoint: Path, out: Pat
 
     from inceptgen.output import atomic_path
 
-    if (src, dst) not in (("torch", "keras"), ("keras", "torch")):
-        raise InceptgenError(f"convert goes torch -> keras or keras -> torch, not {src} -> {dst}")
+    if src == dst or src not in TARGETS or dst not in TARGETS:
+        raise InceptgenError(f"convert goes between two of {', '.join(TARGETS)}, not {src} -> {dst}")
     if not checkpoint.is_file():
         raise InceptgenError(f"checkpoint {str(checkpoint)!r} does not exist")
     if out.exists() and not force:

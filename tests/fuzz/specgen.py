@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from hypothesis import strategies as st
 
 from inceptgen.check import window
-from inceptgen.ops import OPS as LAYER_OPS
 from inceptgen.names import RESERVED_MEMBERS, check_identifier
+from inceptgen.ops import OPS as LAYER_OPS
 
 Shape = tuple[int, ...]
 Env = dict[str, float]

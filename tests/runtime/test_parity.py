@@ -101,3 +101,25 @@ def test_one_training_step_agrees() -> None:
         if param.requires_grad:
             diff = np.max(np.abs(param.detach().numpy() - reference[name].detach().numpy()))
             assert diff < 1e-4, (name, diff)
+
+
+@pytest.mark.parametrize("name", ["no_conv", "padding_parameter", "block_after_flatten", "nested_concat"])
+def test_optimised_torch_build_agrees(name: str) -> None:
+    # 0.1: a model without a conv failed in the optimised module's load_reference (NameError).
+    report = run_parity(inceptgen.load(TRAPS[0].parent / f"{name}.incept"), tol=1e-5, optimize="torch")
+    assert report.ok, report.to_dict()
+
+
+def test_inference_returns_the_main_output_only_in_both_targets() -> None:
+    """As the docs say: auxiliary outputs are for training (0.1's Keras build returned them always)."""
+    import torch
+
+    spec = inceptgen.load(TRAPS[0].parent / "aux_heads.incept")
+    keras_model = spec.to_keras()
+    assert len(keras_model.outputs) == 1
+    assert len(spec.to_keras(aux_outputs=True).outputs) == 3
+    torch_model = spec.to_torch().eval()
+    with torch.no_grad():
+        out = torch_model(torch.zeros(1, *spec.checked.input_shape))
+    assert isinstance(out, torch.Tensor)
+    assert len(torch_model.train()(torch.zeros(2, *spec.checked.input_shape))) == 3
