@@ -438,6 +438,55 @@ def _description(path: Path) -> str:
     return ""
 
 
+class DiagramFormat(StrEnum):
+    """Output format of `diagram`."""
+
+    svg = "svg"
+    png = "png"
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+def diagram_cmd(
+    spec: SpecArg,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="FILE.svg, .png, .dot or .mmd (Mermaid); '-' writes text to stdout."
+        ),
+    ],
+    set_: SetOpt = None,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            "--depth",
+            min=0,
+            metavar="N",
+            help="Open N levels of stages, blocks and repeats; deeper ones are one node (default: every layer).",
+        ),
+    ] = None,
+    params: Annotated[bool, typer.Option("--params", help="Show parameter counts.")] = False,
+    fmt: Annotated[
+        DiagramFormat | None, typer.Option("--format", help="Override the format FILE's suffix selects.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Draw SPEC's network: stages, blocks, branches, concats, residual sums, aux heads.
+
+    Example: [bold]inceptgen diagram @googlenet -o googlenet.svg --depth 2[/bold]
+
+    Every node shows its output shape. SVG and PNG need Graphviz's dot program
+    (apt-get install graphviz); .dot and Mermaid .mmd text need nothing.
+    """
+    with _guard():
+        s = _load(spec, set_)
+        from inceptgen.diagram import write_diagram
+
+        written = write_diagram(s, output, fmt.value if fmt else None, depth=depth, params=params, force=force)
+        if output != "-":
+            _status(f"wrote {output}: {written} diagram of model {s.model.name}")
+
+
 # --------------------------------------------------------------------------- runtime commands
 # Each imports its runtime module inside the function: torch and tensorflow load only here.
 
@@ -589,6 +638,62 @@ def evaluate_cmd(
         typer.echo(f"accuracy {result['accuracy']:.4f}" + (f" ({extra})" if extra else ""))
 
 
+class ExportFormat(StrEnum):
+    """Output format of `export`."""
+
+    onnx = "onnx"
+    torch_export = "torch-export"
+    keras = "keras"
+
+
+def export_cmd(
+    spec: SpecArg,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="onnx (.onnx), torch-export (.pt2) or keras (.keras).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="The file to write (default: MODEL.onnx, .pt2, .keras)."),
+    ] = None,
+    set_: SetOpt = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", metavar="CKPT", help="Trained weights: model.pt or model.weights.h5 (either framework)."
+        ),
+    ] = None,
+    opset: Annotated[
+        int | None, typer.Option("--opset", metavar="N", help="ONNX opset (default: the exporter's).")
+    ] = None,
+    dynamic_batch: Annotated[
+        bool, typer.Option("--dynamic-batch", help="A symbolic batch dimension (Keras models always have one).")
+    ] = False,
+    optimize: Annotated[
+        bool, typer.Option("--optimize", help="Export the --optimize PyTorch build (batch-norm folded).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+    tol: Annotated[
+        float, typer.Option("--tol", min=0.0, help="Largest relative difference accepted when checking the file.")
+    ] = 1e-5,
+) -> None:
+    """Export SPEC's model as ONNX, a torch.export program or a .keras file, checked.
+
+    Example: [bold]inceptgen export @inception_v3 --format onnx --dynamic-batch -o v3.onnx[/bold]
+
+    Before it replaces FILE, the file is run (onnxruntime, torch.export.load,
+    Keras load_model in safe mode) against the build it came from; above --tol
+    nothing is written and the exit status is 1.
+    """
+    with _guard():
+        s = _load(spec, set_)
+        from inceptgen.runtime.export import ExportMismatchError, export_model
+
+        options = {"checkpoint": checkpoint, "opset": opset, "dynamic_batch": dynamic_batch, "optimize": optimize}
+        try:
+            report = export_model(s, fmt.value, output, force=force, tol=tol, **options)
+        except ExportMismatchError as err:
+            _exit(render_error(err), EXIT_FAILED)
+        _status(report.line())
+
+
 # --------------------------------------------------------------------------- the app
 
 #: command name, function, runtime module it needs (None: always offered)
@@ -597,10 +702,12 @@ _COMMANDS: tuple[tuple[str, Callable[..., None], str | None], ...] = (
     ("summary", summary_cmd, None),
     ("compile", compile_cmd, None),
     ("specs", specs_cmd, None),
+    ("diagram", diagram_cmd, None),
     ("parity", parity_cmd, "inceptgen.runtime.parity"),
     ("convert", convert_cmd, "inceptgen.runtime.convert"),
     ("train", train_cmd, "inceptgen.runtime.train"),
     ("evaluate", evaluate_cmd, "inceptgen.runtime.train"),
+    ("export", export_cmd, "inceptgen.runtime.export"),
 )
 
 
