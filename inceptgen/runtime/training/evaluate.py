@@ -1,0 +1,168 @@
+"""`inceptgen evaluate`: top-1, top-5 and loss of a saved checkpoint on the test split alone."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inceptgen.runtime import data as datalib
+from inceptgen.runtime.data import Dataset
+from inceptgen.runtime.training.batches import TestBatches, score
+from inceptgen.runtime.training.config import TrainConfig
+from inceptgen.runtime.training.errors import TrainingError, first_line
+from inceptgen.runtime.training.prepare import check_model_fits, normalisation
+from inceptgen.runtime.training.run_dir import read_run_json, verify_digest
+
+__all__ = ["evaluate"]
+
+
+def evaluate(
+    spec: Any,
+    target: str,
+    checkpoint: Path,
+    data: str,
+    limit_test: int | None = None,
+    download: bool = False,
+    *,
+    device: str = "auto",
+    precision: str = "32",
+    workers: int = 0,
+) -> dict[str, Any]:
+    """Score a saved model on the test split.
+
+    Images are normalised with the statistics in `run.json` beside the checkpoint when
+    there is one (as in training); otherwise from the data's training split, which is
+    then needed too. The checkpoint's `.sha256` is checked when there is one.
+
+    Args:
+        spec: the spec the checkpoint was trained from.
+        target: "torch" (`model.pt`, a state dict) or "keras" (`model.weights.h5`).
+        checkpoint: the weights file.
+        data: the dataset (see `inceptgen.runtime.data.resolve_data`).
+        limit_test: class-balanced subset size of the test split.
+        download: fetch CIFAR-10/100 when `data` is the word and it is not cached.
+        device: as for training ("auto", "cpu", "cuda", "cuda:N", "mps").
+        precision: "32", "bf16" or "16" (autocast / mixed-precision policy).
+        workers: data-loading workers (DataLoader processes, tf.data parallel calls).
+
+    Returns:
+        {"accuracy", "top5", "loss", "images", "target", "checkpoint", "normalization", "digest"}.
+
+    Raises:
+        TrainingError: a missing, corrupt or unfitting checkpoint, or data that do not fit the model.
+    """
+    config = TrainConfig.make(target, device=device, precision=precision, workers=workers, limit_test=limit_test)
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise TrainingError(f"checkpoint {checkpoint} does not exist")
+    _check_suffix(target, checkpoint)
+    digest = "verified" if verify_digest(checkpoint) else "none beside the checkpoint"
+    run = _run_record(checkpoint)
+    dataset = datalib.resolve_data(data, download=download, splits=("test",) if run else ("train", "test"))
+    size = check_model_fits(spec, dataset)
+    mean, std, normalised_by, seed = _normalisation(run, dataset)
+    test = dataset.test
+    if limit_test is not None:
+        test = test.take(datalib.balanced_indices(test.labels, limit_test, seed))
+    batches = TestBatches(test, mean, std, size)
+    predictor = _torch_predictor if target == "torch" else _keras_predictor
+    predict = predictor(spec, checkpoint, config)
+    figures = score(np.concatenate([predict(x) for x in _iterate(batches, target, workers)]), test.labels)
+    return {
+        "accuracy": figures["top1"],
+        "top5": figures["top5"],
+        "loss": figures["loss"],
+        "images": len(test),
+        "target": target,
+        "checkpoint": str(checkpoint),
+        "normalization": normalised_by,
+        "digest": digest,
+    }
+
+
+def _check_suffix(target: str, checkpoint: Path) -> None:
+    if target == "keras" and not checkpoint.name.endswith(".weights.h5"):
+        raise TrainingError(f"Keras weights files end in .weights.h5, got {checkpoint.name}")
+
+
+def _run_record(checkpoint: Path) -> dict[str, Any] | None:
+    run_json = checkpoint.parent / "run.json"
+    return read_run_json(run_json) if run_json.is_file() else None
+
+
+def _normalisation(run: dict[str, Any] | None, dataset: Dataset) -> tuple[np.ndarray, np.ndarray, str, int]:
+    if run is not None:
+        norm = run["normalization"]
+        seed = run["settings"].get("seed", 0)
+        return np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32), "run.json", int(seed or 0)
+    if dataset.train is None:
+        raise TrainingError("no run.json beside the checkpoint, and no training split to normalise by")
+    mean, std, source = normalisation(dataset, dataset.train)
+    return mean, std, source, 0
+
+
+def _iterate(batches: TestBatches, target: str, workers: int) -> Any:
+    """The test batches in order; decoded by `workers` DataLoader processes or tf.data calls."""
+    if workers == 0:
+        return (batches.batch(i) for i in range(len(batches)))
+    if target == "torch":
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(range(len(batches)), batch_size=None, num_workers=workers, collate_fn=batches.batch)
+        return (np.asarray(x) for x in loader)
+    from inceptgen.runtime.frameworks import import_tensorflow
+
+    tf = import_tensorflow()
+    steps = tf.data.Dataset.range(len(batches))
+    load = steps.map(
+        lambda i: tf.numpy_function(lambda j: batches.batch(int(j)), [i], tf.float32),
+        num_parallel_calls=workers,
+        deterministic=True,
+    )
+    return (x.numpy() for x in load.prefetch(tf.data.AUTOTUNE))
+
+
+def _torch_predictor(spec: Any, checkpoint: Path, config: TrainConfig) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    from inceptgen.runtime.training.devices import torch_placement
+    from inceptgen.runtime.training.loop_torch import torch_load
+
+    placement = torch_placement(config.device, config.precision)
+    state = torch_load(checkpoint)
+    if not isinstance(state, dict):
+        raise TrainingError(f"{checkpoint} is not a PyTorch state dict")
+    model = spec.to_torch()
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise TrainingError(f"{checkpoint} does not fit {spec.model.name}: {first_line(exc)}") from None
+    model = model.to(placement.device).eval()
+    dtype = placement.autocast_dtype
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad(), torch.autocast(placement.kind, dtype=dtype, enabled=dtype is not None):
+            return model(torch.from_numpy(x).to(placement.device)).float().cpu().numpy()
+
+    return predict
+
+
+def _keras_predictor(spec: Any, checkpoint: Path, config: TrainConfig) -> Callable[[np.ndarray], np.ndarray]:
+    from inceptgen.runtime.training.keras_setup import keras_placement, policy
+    from inceptgen.runtime.training.loop_keras import keras_model, keras_predict
+
+    keras_placement(config)  # the device, and a refusal of float16 on the CPU
+    with policy(config.precision):
+        model = keras_model(spec)
+    try:
+        with warnings.catch_warnings():
+            # Keras loads what it can and only warns about layers it skipped; a partial load is a bad checkpoint.
+            warnings.simplefilter("error", UserWarning)
+            model.load_weights(checkpoint)
+    except Exception as exc:  # noqa: BLE001 - any unreadable or unfitting file is the user's bad checkpoint
+        raise TrainingError(f"cannot load {checkpoint} into {spec.model.name}: {first_line(exc)}") from None
+    return lambda x: keras_predict(model, x)
