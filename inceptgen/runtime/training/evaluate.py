@@ -62,7 +62,7 @@ def evaluate(
     _check_suffix(target, checkpoint)
     digest = "verified" if verify_digest(checkpoint) else "none beside the checkpoint"
     run = _run_record(checkpoint)
-    dataset = datalib.resolve_data(data, download=download, splits=("test",) if run else ("train", "test"))
+    dataset = _dataset(data, download, run is not None, checkpoint)
     size = check_model_fits(spec, dataset)
     mean, std, normalised_by, seed = _normalisation(run, dataset)
     test = dataset.test
@@ -84,6 +84,18 @@ def evaluate(
     }
 
 
+def _dataset(data: str, download: bool, have_run: bool, checkpoint: Path) -> Dataset:
+    """The test split; the training split too when there is no run.json to normalise by."""
+    if have_run:
+        return datalib.resolve_data(data, download=download, splits=("test",))
+    try:
+        return datalib.resolve_data(data, download=download)
+    except datalib.DataError as err:
+        raise TrainingError(
+            f"no run.json beside {checkpoint}, and no training split to normalise by ({err.message})"
+        ) from None
+
+
 def _check_suffix(target: str, checkpoint: Path) -> None:
     if target == "keras" and not checkpoint.name.endswith(".weights.h5"):
         raise TrainingError(f"Keras weights files end in .weights.h5, got {checkpoint.name}")
@@ -99,8 +111,7 @@ def _normalisation(run: dict[str, Any] | None, dataset: Dataset) -> tuple[np.nda
         norm = run["normalization"]
         seed = run["settings"].get("seed", 0)
         return np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32), "run.json", int(seed or 0)
-    if dataset.train is None:
-        raise TrainingError("no run.json beside the checkpoint, and no training split to normalise by")
+    assert dataset.train is not None  # read when there is no run.json
     mean, std, source = normalisation(dataset, dataset.train)
     return mean, std, source, 0
 

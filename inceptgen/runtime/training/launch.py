@@ -9,6 +9,7 @@ from what, stops the others, and tells how to resume.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -42,6 +43,8 @@ def launch(argv: Sequence[str], nproc: int, run_dir: Path | None) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    _quiet_elastic_logs()
+
     # As torchrun does: split the machine's threads between the processes, unless told otherwise.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     config = LaunchConfig(
@@ -61,13 +64,21 @@ def launch(argv: Sequence[str], nproc: int, run_dir: Path | None) -> int:
     return 0
 
 
+def _quiet_elastic_logs() -> None:
+    """The agent's own log lines repeat what rank 0 printed (and `_report` says); keep them for --debug."""
+    if os.environ.get("INCEPTGEN_DEBUG"):
+        return
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed.elastic") or name.startswith("torch.distributed.launcher"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def _report(failed: object, run_dir: Path | None) -> int:
-    failures = failed.failures  # type: ignore[attr-defined]
-    codes = {rank: failure.exitcode for rank, failure in failures.items()}
+    codes = {rank: failure.exitcode for rank, failure in failed.failures.items()}  # type: ignore[attr-defined]
     if all(code == EXIT_USAGE for code in codes.values()):
         return EXIT_USAGE  # the same user error everywhere: rank 0 has printed it
-    rank = min(codes, key=lambda r: (codes[r] >= 0, r))  # a rank killed by a signal first
-    code = codes[rank]
+    rank, first = failed.get_first_failure()  # type: ignore[attr-defined] - the cause; the agent stopped the rest
+    code = first.exitcode
     how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
     sys.stderr.write(f"error: rank {rank} {how}; the other ranks were stopped{_resumable(run_dir)}\n")
     return 1

@@ -38,9 +38,10 @@ def keras_model(spec: Any) -> Any:
 
 def keras_predict(model: Any, x_nchw: np.ndarray) -> np.ndarray:
     """Logits of the main output, float32, in inference mode."""
+    keras = import_keras()
     outputs = model(datalib.to_nhwc(x_nchw), training=False)
     main = outputs[0] if isinstance(outputs, list | tuple) else outputs
-    return np.asarray(main, dtype=np.float32)
+    return keras.ops.convert_to_numpy(keras.ops.cast(main, "float32"))
 
 
 class KerasTrainer:
@@ -110,9 +111,10 @@ class KerasTrainer:
             self.model.save_weights(tmp)
 
     def save_state(self, path: Path, meta: dict[str, Any]) -> None:
+        numpy = import_keras().ops.convert_to_numpy
         arrays = {"meta_json": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
         arrays |= {f"model_{i:05d}": np.asarray(w) for i, w in enumerate(self.model.get_weights())}
-        arrays |= {f"optimizer_{i:05d}": np.asarray(v) for i, v in enumerate(self.optimizer.variables)}
+        arrays |= {f"optimizer_{i:05d}": numpy(v) for i, v in enumerate(self.optimizer.variables)}
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
 

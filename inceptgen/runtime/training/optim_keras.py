@@ -52,9 +52,11 @@ def torch_adamw(**kwargs: Any) -> Any:
         def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
             dtype = variable.dtype
             lr, gradient = ops.cast(learning_rate, dtype), ops.cast(gradient, dtype)
-            step = ops.cast(self.iterations + 1, dtype)
-            correction_1 = 1 - ops.power(ops.cast(self.beta_1, dtype), step)
-            correction_2 = 1 - ops.power(ops.cast(self.beta_2, dtype), step)
+            # PyTorch computes the bias corrections in float64: 1 - 0.999 in float32 is 1.3e-5 off.
+            # (ops.cast(0.999, "float64") would round through float32 first.)
+            step = ops.cast(self.iterations + 1, "float64")
+            correction_1 = ops.cast(1 - ops.power(ops.convert_to_tensor(self.beta_1, "float64"), step), dtype)
+            correction_2 = ops.cast(1 - ops.power(ops.convert_to_tensor(self.beta_2, "float64"), step), dtype)
             m = self._momentums[self._get_variable_index(variable)]
             v = self._velocities[self._get_variable_index(variable)]
             self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -268,6 +269,20 @@ def train(
         backend.leave()
 
 
+def _lost_peer(exc: RuntimeError) -> bool:
+    """Whether a collective failed because another process of the run went away."""
+    text = str(exc)
+    return type(exc).__name__ == "DistBackendError" or any(word in text for word in ("gloo", "NCCL", "Connection"))
+
+
+def _lost_peer_message(files: RunFiles, epochs_done: int, exc: RuntimeError) -> str:
+    from inceptgen.runtime.training.errors import first_line
+
+    saved = f"epoch {epochs_done} is saved, continue with --resume {files.root}" if epochs_done else "no epoch finished"
+    reason = re.sub(r"^\[[^\]]*\]\s*", "", first_line(exc))  # gloo starts with its source file
+    return f"another process of the run stopped ({reason[:120]}); {saved}"
+
+
 def _quiet_progress() -> EpochProgress:
     from rich.console import Console
 
@@ -301,6 +316,10 @@ def _run(
         trainer.fit(journal.epochs_done, recorder, progress)
     except KeyboardInterrupt:
         raise TrainingInterruptedError(interrupted_message(files, config.target, recorder.epochs_done)) from None
+    except RuntimeError as exc:
+        if backend.ranks.distributed and _lost_peer(exc):
+            raise TrainingError(_lost_peer_message(files, recorder.epochs_done, exc)) from None
+        raise
     finally:
         progress.close()
         if recorder.events is not None:

@@ -41,8 +41,11 @@ def open_event_log(folder: Path, framework: str) -> EventLog:
     """A writer into `folder` (created); PyTorch's needs the `tensorboard` package."""
     folder.mkdir(parents=True, exist_ok=True)
     if framework == "torch":
+        from inceptgen.runtime.frameworks import quiet_stderr
+
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            with quiet_stderr():  # the tensorboard package imports TensorFlow when it is installed
+                from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             raise TrainingError(
                 "--tensorboard with torch needs the tensorboard package", hint="pip install 'inceptgen[tensorboard]'"
