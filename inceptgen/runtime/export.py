@@ -66,6 +66,8 @@ class ExportReport:
         max_rel: largest absolute output difference over the largest absolute reference output.
         size: bytes written.
         seconds: wall time of the export itself (without the check).
+        custom_layers: inceptgen's own Keras layer classes the `.keras` file uses; loading
+            it needs them registered, by importing the generated Keras module first.
     """
 
     path: Path
@@ -79,17 +81,24 @@ class ExportReport:
     max_rel: float
     size: int
     seconds: float
+    custom_layers: tuple[str, ...] = ()
 
     def line(self) -> str:
         """One line for the terminal."""
         kind = {"onnx": f"ONNX opset {self.opset}", "torch-export": "torch.export program", "keras": "Keras model"}
         batch = "dynamic batch" if self.dynamic_batch else f"batch {self.batches[0]}"
         built = ", optimized" if self.optimized else ""
+        needs = ""
+        if self.custom_layers:
+            needs = (
+                f"; it uses inceptgen's {', '.join(self.custom_layers)}: import the module of "
+                "`inceptgen compile SPEC --target keras` before loading it"
+            )
         return (
             f"wrote {self.path}: {kind[self.format]} ({batch}{built}, weights {self.weights}, "
             f"{self.size / 1e6:.1f} MB, {self.seconds:.1f} s); {self.checked_with} matches the "
             f"{FORMATS[self.format][1]} build to {self.max_rel:.1e} (max relative difference, "
-            f"batch {', '.join(map(str, self.batches))})"
+            f"batch {', '.join(map(str, self.batches))}){needs}"
         )
 
 
@@ -351,6 +360,7 @@ class _Written:
     checker: str
     seconds: float
     opset: int | None = None
+    custom_layers: tuple[str, ...] = ()
 
 
 def _write_torch(
@@ -397,7 +407,16 @@ def _write_keras(spec: Any, tmp: Path, checkpoint: Path | None, inputs: list[np.
     seconds = time.perf_counter() - start
     loaded = keras.models.load_model(tmp, safe_mode=True)
     expected = [_keras_outputs(model, x) for x in inputs]
-    return _Written(expected, [_keras_outputs(loaded, x) for x in inputs], "keras.models.load_model", seconds)
+    got = [_keras_outputs(loaded, x) for x in inputs]
+    return _Written(expected, got, "keras.models.load_model", seconds, custom_layers=_custom_layers(model))
+
+
+def _custom_layers(model: Any) -> tuple[str, ...]:
+    """The classes of `model` registered by the generated module (`inceptgen>Pad2D`, ...)."""
+    import keras
+
+    names = {keras.saving.get_registered_name(type(layer)) for layer in model.layers}
+    return tuple(sorted(n.partition(">")[2] for n in names if n.startswith("inceptgen>")))
 
 
 # --------------------------------------------------------------------------- the command
@@ -474,4 +493,5 @@ def export_model(
         worst,
         size,
         written.seconds,
+        written.custom_layers,
     )
