@@ -1,11 +1,12 @@
 """A restricted unpickler for dataset pickles: plain containers and checked numpy arrays only.
 
 A pickle can call any importable function while it loads. This one resolves no global
-but three stand-ins: numpy's array reconstruction, `ndarray` and `dtype` as they are
-named by the pickles numpy writes. The stand-ins never call numpy's own machinery on
-the pickle's word: an array is built only when its shape, dtype and byte count agree
-with bytes actually present in the file (so a 200-byte pickle cannot ask for 2 GB, and
-no array can read past its buffer), and only little-endian integer dtypes are allowed.
+but stand-ins: numpy's array reconstruction, `ndarray` and `dtype` as they are named by
+the pickles numpy writes, and `_codecs.encode` / `bytes()` as protocol 2 spells bytes.
+The stand-ins never call numpy's own machinery on the pickle's word: an array is built
+only when its shape, dtype and byte count agree with bytes actually present in the file
+(so a 200-byte pickle cannot ask for 2 GB, and no array can read past its buffer), and
+only little-endian integer dtypes are allowed.
 """
 
 from __future__ import annotations
@@ -86,7 +87,24 @@ def _reconstruct(cls: Any, shape: Any, typecode: Any) -> _ArrayStub:
     return _ArrayStub()
 
 
+def _latin1(text: Any, encoding: Any = "latin1") -> bytes:
+    """`_codecs.encode(text, "latin1")`: how protocol-2 pickles written by Python 3 spell bytes."""
+    if not (isinstance(text, str) and encoding in ("latin1", "latin-1")):
+        raise DataError("_codecs.encode is only allowed to spell bytes as latin-1 text")
+    return text.encode("latin-1")
+
+
+def _empty_bytes(*args: Any) -> bytes:
+    """`bytes()`: protocol 2's empty bytes (with an argument, `bytes(n)` would allocate n bytes)."""
+    if args:
+        raise DataError("bytes() is only allowed without arguments")
+    return b""
+
+
 _GLOBALS: dict[tuple[str, str], Any] = {
+    ("_codecs", "encode"): _latin1,
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): _ArrayStub,
