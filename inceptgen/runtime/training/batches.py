@@ -38,13 +38,13 @@ class BatchPlan:
     rank: int = 0
 
     def __post_init__(self) -> None:
+        if self.global_batch < self.world:
+            raise TrainingError(f"{self.images} training images cannot feed {self.world} processes")
         if self.global_batch % self.world:
             raise TrainingError(
                 f"a batch of {self.global_batch} images does not split over {self.world} processes",
                 hint=f"use a --batch-size that is a multiple of {self.world}",
             )
-        if self.global_batch < self.world:
-            raise TrainingError(f"{self.images} training images cannot feed {self.world} processes")
 
     @property
     def global_batch(self) -> int:

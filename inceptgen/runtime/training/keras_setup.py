@@ -78,7 +78,8 @@ def _cpus(tf: Any, replicas: int) -> KerasPlacement:
         return KerasPlacement(tf.distribute.get_strategy(), 1, "the CPU")
     cpu = tf.config.list_physical_devices("CPU")[0]
     logical = [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
-    if len(tf.config.list_logical_devices("CPU")) != replicas:
+    current = tf.config.get_logical_device_configuration(cpu)  # (listing logical devices would initialise them)
+    if current is None or len(current) != replicas:
         _configure(lambda: tf.config.set_logical_device_configuration(cpu, logical))
     devices = [f"/cpu:{i}" for i in range(replicas)]
     strategy = tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
