@@ -119,8 +119,8 @@ def checkpoint_framework(path: Path) -> str:
     if name.endswith((".pt", ".pth")):
         return "torch"
     raise ExportError(
-        f"cannot tell the framework of checkpoint {str(path)!r}: name a PyTorch state dict *.pt "
-        "and Keras weights *.weights.h5"
+        f"cannot tell the framework of checkpoint {str(path)!r}: expected a PyTorch state dict (*.pt, *.pth) "
+        "or Keras weights (*.weights.h5)"
     )
 
 
