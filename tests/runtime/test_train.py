@@ -383,6 +383,13 @@ def test_a_run_with_workers_matches_one_without(runs: dict, spec: Any, tmp_path:
     assert [m["loss"] for m in metrics(tmp_path)] == [m["loss"] for m in metrics(runs["torch"][0])]
 
 
+def test_compiled_channels_last_training_follows_the_eager_run(runs: dict, spec: Any, tmp_path: Path) -> None:
+    """torch.compile (inductor) and NHWC memory change kernels, not the function: the same losses to 1e-4."""
+    train(spec, "torch", cifar_path(), out=tmp_path, compile=True, channels_last=True, **SMALL)
+    eager = [m["loss"] for m in metrics(runs["torch"][0])]
+    assert [m["loss"] for m in metrics(tmp_path)] == pytest.approx(eager, rel=1e-4)
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_tensorboard_event_files(spec: Any, tmp_path: Path, target: str) -> None:
     train(spec, target, cifar_path(), out=tmp_path, tensorboard=True, **(SMALL | {"epochs": 1}))
@@ -574,9 +581,9 @@ def test_resume_rewrites_truncated_metrics_and_a_stale_checkpoint(runs: dict, sp
     assert [line["epoch"] for line in metrics(out)] == [1, 2, 3]
     assert metrics(out)[:2] == metrics(runs["torch"][0])
     assert debris(out) == []
-    assert evaluate(spec, "torch", out / "model.pt", cifar_path(), limit_test=100)["accuracy"] == summary[
-        "test_accuracy"
-    ]
+    assert (
+        evaluate(spec, "torch", out / "model.pt", cifar_path(), limit_test=100)["accuracy"] == summary["test_accuracy"]
+    )
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -646,3 +653,49 @@ def test_cifar_mini_reaches_40_percent(target: str, tmp_path: Path, record_prope
     )
     assert summary["data"]["train_images"] == 5000 and summary["data"]["test_images"] == 1000
     assert summary["test_accuracy"] >= 0.40
+
+
+# --------------------------------------------------------------------------
+# image folders: decoded per batch, resized and cropped to the model's input
+
+FOLDER_SPEC = TINY_SPEC.replace("classes = 10", "classes = 3").replace("3x32x32", "3x24x24")
+
+
+def _image_folder(root: Path, broken: bool = False) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 12), ("test", 4)):
+        for label in range(3):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                size = (int(rng.integers(30, 60)), int(rng.integers(30, 60)))
+                pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8) // (label + 1)
+                Image.fromarray(pixels).save(folder / f"{i}.{'jpg' if i % 2 else 'png'}")
+    (root / "train/class1/broken.png").write_bytes(b"\x89PNG not an image")
+    if broken:  # a header that reads, pixels that do not: found while training
+        raw = (root / "train/class2/0.png").read_bytes()
+        (root / "train/class2/0.png").write_bytes(raw[: len(raw) // 2])
+    return root
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_training_from_an_image_folder(tmp_path: Path, target: str) -> None:
+    spec = inceptgen.load(FOLDER_SPEC)
+    folder = _image_folder(tmp_path / "images")
+    summary = train(spec, target, str(folder), out=tmp_path / "run", epochs=1, batch_size=12, lr=0.05, workers=2)
+    assert summary["data"]["train_images"] == 36 and summary["data"]["skipped_images"] == 1
+    assert summary["data"]["normalization"]["from"] == "ImageNet statistics"
+    assert summary["data"]["image_size"] == [24, 24]
+    result = evaluate(spec, target, tmp_path / "run" / CHECKPOINT[target], str(folder), workers=2)
+    assert result["images"] == 12 and result["accuracy"] == summary["test_accuracy"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_image_that_fails_to_decode_stops_training_with_its_name(tmp_path: Path, target: str) -> None:
+    spec = inceptgen.load(FOLDER_SPEC)
+    folder = _image_folder(tmp_path / "images", broken=True)
+    with pytest.raises(datalib.DataError, match=r"class2/0.png: cannot read image") as caught:
+        train(spec, target, str(folder), out=tmp_path / "run", epochs=1, batch_size=12, workers=2)
+    assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
