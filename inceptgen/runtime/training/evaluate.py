@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +11,10 @@ from inceptgen.runtime import data as datalib
 from inceptgen.runtime.data import Dataset
 from inceptgen.runtime.training.batches import TestBatches, score
 from inceptgen.runtime.training.config import TrainConfig
-from inceptgen.runtime.training.errors import TrainingError, first_line
+from inceptgen.runtime.training.errors import TrainingError
 from inceptgen.runtime.training.prepare import check_model_fits, normalisation
 from inceptgen.runtime.training.run_dir import read_run_json, verify_digest
+from inceptgen.targets import target as registered
 
 __all__ = ["evaluate"]
 
@@ -59,7 +58,6 @@ def evaluate(
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise TrainingError(f"checkpoint {checkpoint} does not exist")
-    _check_suffix(target, checkpoint)
     digest = "verified" if verify_digest(checkpoint) else "none beside the checkpoint"
     run = _run_record(checkpoint)
     dataset = _dataset(data, download, run is not None, checkpoint)
@@ -69,8 +67,7 @@ def evaluate(
     if limit_test is not None:
         test = test.take(datalib.balanced_indices(test.labels, limit_test, seed))
     batches = TestBatches(test, mean, std, size)
-    predictor = _torch_predictor if target == "torch" else _keras_predictor
-    predict = predictor(spec, checkpoint, config)
+    predict = registered(target).trainer_module().predictor(spec, checkpoint, config)
     figures = score(np.concatenate([predict(x) for x in _iterate(batches, target, workers)]), test.labels)
     return {
         "accuracy": figures["top1"],
@@ -94,11 +91,6 @@ def _dataset(data: str, download: bool, have_run: bool, checkpoint: Path) -> Dat
         raise TrainingError(
             f"no run.json beside {checkpoint}, and no training split to normalise by ({err.message})"
         ) from None
-
-
-def _check_suffix(target: str, checkpoint: Path) -> None:
-    if target == "keras" and not checkpoint.name.endswith(".weights.h5"):
-        raise TrainingError(f"Keras weights files end in .weights.h5, got {checkpoint.name}")
 
 
 def _run_record(checkpoint: Path) -> dict[str, Any] | None:
@@ -135,45 +127,3 @@ def _iterate(batches: TestBatches, target: str, workers: int) -> Any:
         deterministic=True,
     )
     return (x.numpy() for x in load.prefetch(tf.data.AUTOTUNE))
-
-
-def _torch_predictor(spec: Any, checkpoint: Path, config: TrainConfig) -> Callable[[np.ndarray], np.ndarray]:
-    import torch
-
-    from inceptgen.runtime.training.devices import torch_placement
-    from inceptgen.runtime.training.loop_torch import torch_load
-
-    placement = torch_placement(config.device, config.precision)
-    state = torch_load(checkpoint)
-    if not isinstance(state, dict):
-        raise TrainingError(f"{checkpoint} is not a PyTorch state dict")
-    model = spec.to_torch()
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise TrainingError(f"{checkpoint} does not fit {spec.model.name}: {first_line(exc)}") from None
-    model = model.to(placement.device).eval()
-    dtype = placement.autocast_dtype
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad(), torch.autocast(placement.kind, dtype=dtype, enabled=dtype is not None):
-            return model(torch.from_numpy(x).to(placement.device)).float().cpu().numpy()
-
-    return predict
-
-
-def _keras_predictor(spec: Any, checkpoint: Path, config: TrainConfig) -> Callable[[np.ndarray], np.ndarray]:
-    from inceptgen.runtime.training.keras_setup import keras_placement, policy
-    from inceptgen.runtime.training.loop_keras import keras_model, keras_predict
-
-    keras_placement(config)  # the device, and a refusal of float16 on the CPU
-    with policy(config.precision):
-        model = keras_model(spec)
-    try:
-        with warnings.catch_warnings():
-            # Keras loads what it can and only warns about layers it skipped; a partial load is a bad checkpoint.
-            warnings.simplefilter("error", UserWarning)
-            model.load_weights(checkpoint)
-    except Exception as exc:  # noqa: BLE001 - any unreadable or unfitting file is the user's bad checkpoint
-        raise TrainingError(f"cannot load {checkpoint} into {spec.model.name}: {first_line(exc)}") from None
-    return lambda x: keras_predict(model, x)

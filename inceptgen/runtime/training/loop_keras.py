@@ -15,15 +15,45 @@ from inceptgen.output import atomic_path
 from inceptgen.runtime import data as datalib
 from inceptgen.runtime.frameworks import import_keras, import_tensorflow
 from inceptgen.runtime.progress import EpochProgress
+from inceptgen.runtime.training.backend import Backend, aux_weights
 from inceptgen.runtime.training.batches import TrainBatches
 from inceptgen.runtime.training.config import TrainConfig
+from inceptgen.runtime.training.distributed import Ranks
 from inceptgen.runtime.training.errors import TrainingError, first_line
-from inceptgen.runtime.training.journal import EpochRecorder, Journal
-from inceptgen.runtime.training.keras_setup import KerasPlacement, policy
+from inceptgen.runtime.training.journal import EpochRecorder, Journal, Trainer
+from inceptgen.runtime.training.keras_setup import KerasPlacement, keras_placement, policy
 from inceptgen.runtime.training.optim_keras import build_keras_optimizer
 from inceptgen.runtime.training.pipeline_keras import KerasBatches
+from inceptgen.runtime.training.prepare import Prepared
 
-__all__ = ["KerasTrainer", "keras_model", "keras_predict"]
+__all__ = ["KerasTrainer", "backend", "keras_model", "keras_predict", "predictor"]
+
+
+def backend(config: TrainConfig) -> Backend:
+    """A Keras run: TensorFlow's devices and the tf.distribute strategy (configured here)."""
+    placement = keras_placement(config)
+
+    def make(spec: Any, cfg: TrainConfig, prepared: Prepared) -> Trainer:
+        return KerasTrainer(spec, cfg, prepared.train_batches(), aux_weights(spec), placement)
+
+    return Backend(Ranks(), placement.chief, placement.description, make, lambda e: e, lambda v: v, lambda: None)
+
+
+def predictor(spec: Any, checkpoint: Path, config: TrainConfig) -> Any:
+    """Logits of a saved `.weights.h5`, under `config`'s device and precision (for `inceptgen evaluate`)."""
+    if not checkpoint.name.endswith(".weights.h5"):
+        raise TrainingError(f"Keras weights files end in .weights.h5, got {checkpoint.name}")
+    keras_placement(config)  # the device, and a refusal of float16 on the CPU
+    with policy(config.precision):
+        model = keras_model(spec)
+    try:
+        with warnings.catch_warnings():
+            # Keras loads what it can and only warns about layers it skipped; a partial load is a bad checkpoint.
+            warnings.simplefilter("error", UserWarning)
+            model.load_weights(checkpoint)
+    except Exception as exc:  # noqa: BLE001 - any unreadable or unfitting file is the user's bad checkpoint
+        raise TrainingError(f"cannot load {checkpoint} into {spec.model.name}: {first_line(exc)}") from None
+    return lambda x: keras_predict(model, x)
 
 
 def keras_model(spec: Any) -> Any:

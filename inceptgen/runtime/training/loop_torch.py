@@ -13,19 +13,66 @@ import torch.nn.functional as F  # noqa: N812 - the usual name
 from inceptgen.output import atomic_path
 from inceptgen.runtime.progress import EpochProgress
 from inceptgen.runtime.training import distributed
+from inceptgen.runtime.training.backend import Backend, aux_weights
 from inceptgen.runtime.training.batches import TrainBatches
 from inceptgen.runtime.training.config import TrainConfig
-from inceptgen.runtime.training.devices import TorchPlacement
+from inceptgen.runtime.training.devices import TorchPlacement, torch_placement
 from inceptgen.runtime.training.distributed import Ranks
 from inceptgen.runtime.training.errors import TrainingError, first_line
-from inceptgen.runtime.training.journal import EpochRecorder, Journal
+from inceptgen.runtime.training.journal import EpochRecorder, Journal, Trainer
 from inceptgen.runtime.training.optim_torch import build_optimizer, build_schedule
 from inceptgen.runtime.training.pipeline_torch import BatchFailure, train_loader
+from inceptgen.runtime.training.prepare import Prepared
 
-__all__ = ["TorchTrainer", "epoch_seed", "torch_load"]
+__all__ = ["TorchTrainer", "backend", "epoch_seed", "predictor", "torch_load"]
 
 #: Running figures reach the progress bar every this many steps (each read waits for the device).
 PROGRESS_EVERY = 10
+
+
+def backend(config: TrainConfig) -> Backend:
+    """A PyTorch run: its device, and the process group torchrun asked for (joined here)."""
+    ranks = distributed.ranks_from_env()
+    local = ranks.local_rank if ranks.distributed else None
+    placement = torch_placement(config.device, config.precision, local)
+    distributed.join(ranks, placement.kind)
+    where = str(placement.device)
+    if ranks.distributed:
+        where += f", {ranks.world} processes (DDP, {'nccl' if placement.kind == 'cuda' else 'gloo'})"
+
+    def make(spec: Any, cfg: TrainConfig, prepared: Prepared) -> Trainer:
+        return TorchTrainer(spec, cfg, prepared.train_batches(), aux_weights(spec), placement, ranks)
+
+    return Backend(
+        ranks,
+        ranks.main,
+        where,
+        make,
+        lambda error: distributed.agree(ranks, error),
+        lambda value: distributed.broadcast(ranks, value),
+        distributed.leave,
+    )
+
+
+def predictor(spec: Any, checkpoint: Path, config: TrainConfig) -> Any:
+    """Logits of a saved state dict, on `config`'s device and precision (for `inceptgen evaluate`)."""
+    placement = torch_placement(config.device, config.precision)
+    state = torch_load(checkpoint)
+    if not isinstance(state, dict):
+        raise TrainingError(f"{checkpoint} is not a PyTorch state dict")
+    model = spec.to_torch()
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise TrainingError(f"{checkpoint} does not fit {spec.model.name}: {first_line(exc)}") from None
+    model = model.to(placement.device).eval()
+    dtype = placement.autocast_dtype
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad(), torch.autocast(placement.kind, dtype=dtype, enabled=dtype is not None):
+            return model(torch.from_numpy(x).to(placement.device)).float().cpu().numpy()
+
+    return predict
 
 
 def epoch_seed(seed: int, epoch: int, ranks: Ranks) -> int:

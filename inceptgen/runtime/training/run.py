@@ -28,75 +28,19 @@ from inceptgen.output import atomic_write
 from inceptgen.runtime.data import resolve_data
 from inceptgen.runtime.progress import EpochProgress
 from inceptgen.runtime.training import run_dir
+from inceptgen.runtime.training.backend import Backend
 from inceptgen.runtime.training.config import RESUME_KEYS, TrainConfig
-from inceptgen.runtime.training.distributed import Ranks
 from inceptgen.runtime.training.errors import TrainingError, TrainingInterruptedError
 from inceptgen.runtime.training.journal import EpochRecorder, Journal, Trainer, write_derived
 from inceptgen.runtime.training.prepare import Prepared, prepare
 from inceptgen.runtime.training.report import interrupted_message, start_line, summary
 from inceptgen.runtime.training.run_dir import RunFiles
+from inceptgen.targets import target as registered
 
-__all__ = ["aux_weights", "train"]
-
-
-def aux_weights(spec: Any) -> list[float]:
-    """The loss weight of each auxiliary head, in the order the models return them."""
-    return [float(spec.checked.node(aux.name).values["weight"]) for aux in spec.model.auxes]
+__all__ = ["train"]
 
 
-@dataclass
-class _Backend:
-    """Where a run computes, and how its processes agree."""
-
-    ranks: Ranks
-    main: bool
-    where: str
-    make_trainer: Callable[[Any, TrainConfig, Prepared], Trainer]
-    agree: Callable[[str | None], str | None]
-    broadcast: Callable[[Any], Any]
-    leave: Callable[[], None]
-
-
-def _torch_backend(config: TrainConfig) -> _Backend:
-    from inceptgen.runtime.training import distributed
-    from inceptgen.runtime.training.devices import torch_placement
-    from inceptgen.runtime.training.loop_torch import TorchTrainer
-
-    ranks = distributed.ranks_from_env()
-    local = ranks.local_rank if ranks.distributed else None
-    placement = torch_placement(config.device, config.precision, local)
-    distributed.join(ranks, placement.kind)
-    where = str(placement.device)
-    if ranks.distributed:
-        where += f", {ranks.world} processes (DDP, {'nccl' if placement.kind == 'cuda' else 'gloo'})"
-
-    def make(spec: Any, cfg: TrainConfig, prepared: Prepared) -> Trainer:
-        return TorchTrainer(spec, cfg, prepared.train_batches(), aux_weights(spec), placement, ranks)
-
-    return _Backend(
-        ranks,
-        ranks.main,
-        where,
-        make,
-        lambda error: distributed.agree(ranks, error),
-        lambda value: distributed.broadcast(ranks, value),
-        distributed.leave,
-    )
-
-
-def _keras_backend(config: TrainConfig) -> _Backend:
-    from inceptgen.runtime.training.keras_setup import keras_placement
-    from inceptgen.runtime.training.loop_keras import KerasTrainer
-
-    placement = keras_placement(config)
-
-    def make(spec: Any, cfg: TrainConfig, prepared: Prepared) -> Trainer:
-        return KerasTrainer(spec, cfg, prepared.train_batches(), aux_weights(spec), placement)
-
-    return _Backend(Ranks(), placement.chief, placement.description, make, lambda e: e, lambda v: v, lambda: None)
-
-
-def _agreed(backend: _Backend, step: Callable[[], Any]) -> Any:
+def _agreed(backend: Backend, step: Callable[[], Any]) -> Any:
     """Run a set-up step on every rank; if it failed anywhere, fail everywhere with one message."""
     error: InceptgenError | None = None
     result = None
@@ -194,7 +138,7 @@ def _open(
     config: TrainConfig,
     files: RunFiles,
     resume: bool,
-    backend: _Backend,
+    backend: Backend,
     stack: contextlib.ExitStack,
 ) -> _Session:
     ranks = backend.ranks
@@ -258,7 +202,7 @@ def train(
     started = time.perf_counter()
     config = TrainConfig.make(target, **settings)
     files = RunFiles(run_dir.run_directory(out, resume))
-    backend = _torch_backend(config) if target == "torch" else _keras_backend(config)
+    backend = registered(target).trainer_module().backend(config)
     try:
         with contextlib.ExitStack() as stack:
             session = _agreed(
@@ -294,7 +238,7 @@ def _run(
     config: TrainConfig,
     files: RunFiles,
     session: _Session,
-    backend: _Backend,
+    backend: Backend,
     progress: EpochProgress | None,
     started: float,
 ) -> dict[str, Any]:

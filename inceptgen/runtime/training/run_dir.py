@@ -61,7 +61,7 @@ class RunFiles:
         return self.root / target(target_name).checkpoint.replace("model", "best", 1)
 
     def resume_state(self, target_name: str) -> Path:
-        return self.root / ("resume.pt" if target_name == "torch" else "resume.npz")
+        return self.root / target(target_name).resume_state
 
     def source(self, target_name: str) -> Path:
         return self.root / f"model_{target_name}.py"
