@@ -432,6 +432,55 @@ def _description(path: Path) -> str:
     return ""
 
 
+class DiagramFormat(StrEnum):
+    """Output format of `diagram`."""
+
+    svg = "svg"
+    png = "png"
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+def diagram_cmd(
+    spec: SpecArg,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="FILE.svg, .png, .dot or .mmd (Mermaid); '-' writes text to stdout."
+        ),
+    ],
+    set_: SetOpt = None,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            "--depth",
+            min=0,
+            metavar="N",
+            help="Open N levels of stages, blocks and repeats; deeper ones are one node (default: every layer).",
+        ),
+    ] = None,
+    params: Annotated[bool, typer.Option("--params", help="Show parameter counts.")] = False,
+    fmt: Annotated[
+        DiagramFormat | None, typer.Option("--format", help="Override the format FILE's suffix selects.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Draw SPEC's network: stages, blocks, branches, concats, residual sums, aux heads.
+
+    Example: [bold]inceptgen diagram @googlenet -o googlenet.svg --depth 2[/bold]
+
+    Every node shows its output shape. SVG and PNG need Graphviz's dot program
+    (apt-get install graphviz); .dot and Mermaid .mmd text need nothing.
+    """
+    with _guard():
+        s = _load(spec, set_)
+        from inceptgen.diagram import write_diagram
+
+        written = write_diagram(s, output, fmt.value if fmt else None, depth=depth, params=params, force=force)
+        if output != "-":
+            _status(f"wrote {output}: {written} diagram of model {s.model.name}")
+
+
 # --------------------------------------------------------------------------- runtime commands
 # Each imports its runtime module inside the function: torch and tensorflow load only here.
 
@@ -502,11 +551,48 @@ def convert_cmd(
         _status(f"wrote {out}: {dst.value} weights of model {s.model.name}")
 
 
+class Optimizer(StrEnum):
+    """The optimisers `train` offers (the same update rule in both frameworks)."""
+
+    sgd = "sgd"
+    adamw = "adamw"
+
+
+class Precision(StrEnum):
+    """Training and evaluation precision."""
+
+    fp32 = "32"
+    bf16 = "bf16"
+    fp16 = "16"
+
+
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option("--device", metavar="DEVICE", help="auto (default: a GPU if there is one), cpu, cuda, cuda:N or mps."),
+]
+PrecisionOpt = Annotated[
+    Precision | None,
+    typer.Option("--precision", help="32 (default); bf16 or 16: autocast / Keras mixed precision (16 needs a GPU)."),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", min=0, metavar="N", help="Data-loading workers (default 0: in the training process)."),
+]
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user set: the runtime holds the defaults (and run.json records them)."""
+    return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in options.items() if v not in (None, False)}
+
+
 def train_cmd(
     spec: SpecArg,
     target: Annotated[Target, typer.Option("--target", "-t", help="The framework to train in.")],
     data: Annotated[
-        str, typer.Option("--data", metavar="PATH", help="CIFAR-10 (folder or .tar.gz), an image folder, or cifar10.")
+        str,
+        typer.Option(
+            "--data", metavar="PATH", help="CIFAR-10/100 (folder or .tar.gz), an image folder, cifar10 or cifar100."
+        ),
     ],
     set_: SetOpt = None,
     out: Annotated[
@@ -516,7 +602,9 @@ def train_cmd(
         ),
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training set.")] = 10,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per step.")] = 128,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Images per step: the global batch, over all processes.")
+    ] = 128,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 0.1,
     limit_train: Annotated[
         int | None, typer.Option("--limit-train", min=1, metavar="N", help="Class-balanced training subset.")
@@ -525,19 +613,50 @@ def train_cmd(
         int | None, typer.Option("--limit-test", min=1, metavar="N", help="Class-balanced test subset.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds weights, shuffling and augmentation.")] = 0,
-    download: Annotated[bool, typer.Option("--download", help="Fetch CIFAR-10 when --data is cifar10.")] = False,
+    download: Annotated[bool, typer.Option("--download", help="Fetch CIFAR-10/100 when --data names it.")] = False,
     resume: Annotated[
-        Path | None, typer.Option("--resume", metavar="RUN_DIR", help="Continue from this run's last checkpoint.")
+        Path | None, typer.Option("--resume", metavar="RUN_DIR", help="Continue from this run's last finished epoch.")
     ] = None,
     label_smoothing: Annotated[
         float, typer.Option("--label-smoothing", min=0.0, max=1.0, help="Cross-entropy label smoothing, below 1.")
     ] = 0.0,
+    optimizer: Annotated[
+        Optimizer | None, typer.Option("--optimizer", help="sgd (default; Nesterov momentum) or adamw.")
+    ] = None,
+    momentum: Annotated[float | None, typer.Option("--momentum", min=0.0, help="SGD momentum (default 0.9).")] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option("--weight-decay", min=0.0, help="Decoupled weight decay (default 5e-4).")
+    ] = None,
+    clip_grad_norm: Annotated[
+        float | None, typer.Option("--clip-grad-norm", metavar="NORM", help="Clip the global gradient norm.")
+    ] = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    workers: WorkersOpt = None,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="PyTorch: NHWC memory format for model and inputs.")
+    ] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="PyTorch: torch.compile the model.")] = False,
+    jit_compile: Annotated[bool, typer.Option("--jit-compile", help="Keras: XLA-compile the train step.")] = False,
+    sync_bn: Annotated[bool, typer.Option("--sync-bn", help="PyTorch distributed: SyncBatchNorm.")] = False,
+    replicas: Annotated[
+        int | None,
+        typer.Option("--replicas", min=1, metavar="N", help="Keras: MirroredStrategy over N GPUs (or logical CPUs)."),
+    ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option("--tensorboard", help="Also write TensorBoard event files to RUN_DIR/tensorboard.")
+    ] = False,
+    nproc_per_node: Annotated[
+        int | None,
+        typer.Option("--nproc-per-node", min=1, metavar="N", help="PyTorch: N processes on this machine (DDP)."),
+    ] = None,
 ) -> None:
-    """Train SPEC on CIFAR-10 (or an image folder) and evaluate it.
+    """Train SPEC on CIFAR-10/100 or an image folder, and evaluate it after every epoch.
 
     Example: [bold]inceptgen train @cifar_mini --target torch --data cifar10-mini --epochs 5 --out runs/t[/bold]
 
-    RUN_DIR receives metrics.jsonl, summary.json, the checkpoint and the generated source.
+    RUN_DIR receives run.json, metrics.jsonl, summary.json, the last and best checkpoints and the
+    generated source. Several processes: [bold]torchrun --nproc-per-node 2 -m inceptgen train ...[/bold]
     """
     if out is None and resume is None:
         raise typer.BadParameter("give the run directory to create (or --resume RUN_DIR)", param_hint="'--out'")
@@ -545,7 +664,13 @@ def train_cmd(
         raise typer.BadParameter(f"must be positive, got {lr}", param_hint="'--lr'")
     if label_smoothing >= 1:
         raise typer.BadParameter(f"must be below 1, got {label_smoothing}", param_hint="'--label-smoothing'")
-    with _guard():
+    if nproc_per_node is not None and nproc_per_node > 1:
+        if target is not Target.torch:
+            raise typer.BadParameter("is a PyTorch option; Keras uses --replicas", param_hint="'--nproc-per-node'")
+        from inceptgen.runtime.training.launch import launch
+
+        raise typer.Exit(launch(sys.argv[1:], nproc_per_node, resume or out))
+    with _guard(), _quiet_on_other_ranks():
         s = _load(spec, set_)
         from inceptgen.runtime.train import train
 
@@ -560,22 +685,55 @@ def train_cmd(
             "resume": resume,
             "label_smoothing": label_smoothing,
         }
+        options |= _given(
+            optimizer=optimizer,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            clip_grad_norm=clip_grad_norm,
+            device=device,
+            precision=precision,
+            workers=workers,
+            channels_last=channels_last,
+            compile=compile_,
+            jit_compile=jit_compile,
+            sync_bn=sync_bn,
+            replicas=replicas,
+            tensorboard=tensorboard,
+        )
         train(s, target.value, data=data, out=out, **options)  # reports progress and the final accuracy itself
+
+
+@contextlib.contextmanager
+def _quiet_on_other_ranks() -> Iterator[None]:
+    """In a distributed run, an error every rank agreed on is printed by rank 0 alone."""
+    try:
+        yield
+    except InceptgenError as err:
+        if getattr(err, "all_ranks", False) and os.environ.get("RANK", "0") != "0":
+            raise typer.Exit(EXIT_USAGE) from None
+        raise
 
 
 def evaluate_cmd(
     spec: SpecArg,
     target: Annotated[Target, typer.Option("--target", "-t", help="The framework of the checkpoint.")],
     checkpoint: Annotated[Path, typer.Option("--checkpoint", metavar="FILE", help="model.pt or model.weights.h5.")],
-    data: Annotated[str, typer.Option("--data", metavar="PATH", help="CIFAR-10 (folder or .tar.gz) or image folder.")],
+    data: Annotated[
+        str, typer.Option("--data", metavar="PATH", help="CIFAR-10/100 (folder or .tar.gz) or image folder.")
+    ],
     set_: SetOpt = None,
     limit_test: Annotated[
         int | None, typer.Option("--limit-test", min=1, metavar="N", help="Class-balanced test subset.")
     ] = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
-    """Score a saved checkpoint of SPEC on the test split.
+    """Score a saved checkpoint of SPEC on the test split (top-1, top-5, loss).
 
     Example: [bold]inceptgen evaluate @cifar_mini --target torch --checkpoint runs/t/model.pt --data cifar10-mini[/bold]
+
+    Only the test split is read when run.json (the run's normalisation) lies beside the checkpoint.
     """
     with _guard():
         if not checkpoint.is_file():
@@ -583,9 +741,66 @@ def evaluate_cmd(
         s = _load(spec, set_)
         from inceptgen.runtime.train import evaluate
 
-        result = evaluate(s, target.value, checkpoint, data, limit_test)
+        options = _given(device=device, precision=precision, workers=workers)
+        result = evaluate(s, target.value, checkpoint, data, limit_test, **options)
         extra = ", ".join(f"{k} {v}" for k, v in result.items() if k != "accuracy")
         typer.echo(f"accuracy {result['accuracy']:.4f}" + (f" ({extra})" if extra else ""))
+
+
+class ExportFormat(StrEnum):
+    """Output format of `export`."""
+
+    onnx = "onnx"
+    torch_export = "torch-export"
+    keras = "keras"
+
+
+def export_cmd(
+    spec: SpecArg,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="onnx (.onnx), torch-export (.pt2) or keras (.keras).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="The file to write (default: MODEL.onnx, .pt2, .keras)."),
+    ] = None,
+    set_: SetOpt = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", metavar="CKPT", help="Trained weights: model.pt or model.weights.h5 (either framework)."
+        ),
+    ] = None,
+    opset: Annotated[
+        int | None, typer.Option("--opset", metavar="N", help="ONNX opset (default: the exporter's).")
+    ] = None,
+    dynamic_batch: Annotated[
+        bool, typer.Option("--dynamic-batch", help="A symbolic batch dimension (Keras models always have one).")
+    ] = False,
+    optimize: Annotated[
+        bool, typer.Option("--optimize", help="Export the --optimize PyTorch build (batch-norm folded).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+    tol: Annotated[
+        float, typer.Option("--tol", min=0.0, help="Largest relative difference accepted when checking the file.")
+    ] = 1e-5,
+) -> None:
+    """Export SPEC's model as ONNX, a torch.export program or a .keras file, checked.
+
+    Example: [bold]inceptgen export @inception_v3 --format onnx --dynamic-batch -o v3.onnx[/bold]
+
+    Before it replaces FILE, the file is run (onnxruntime, torch.export.load,
+    Keras load_model in safe mode) against the build it came from; above --tol
+    nothing is written and the exit status is 1.
+    """
+    with _guard():
+        s = _load(spec, set_)
+        from inceptgen.runtime.export import ExportMismatchError, export_model
+
+        options = {"checkpoint": checkpoint, "opset": opset, "dynamic_batch": dynamic_batch, "optimize": optimize}
+        try:
+            report = export_model(s, fmt.value, output, force=force, tol=tol, **options)
+        except ExportMismatchError as err:
+            _exit(render_error(err), EXIT_FAILED)
+        _status(report.line())
 
 
 # --------------------------------------------------------------------------- the app
@@ -596,10 +811,12 @@ _COMMANDS: tuple[tuple[str, Callable[..., None], str | None], ...] = (
     ("summary", summary_cmd, None),
     ("compile", compile_cmd, None),
     ("specs", specs_cmd, None),
+    ("diagram", diagram_cmd, None),
     ("parity", parity_cmd, "inceptgen.runtime.parity"),
     ("convert", convert_cmd, "inceptgen.runtime.convert"),
     ("train", train_cmd, "inceptgen.runtime.train"),
     ("evaluate", evaluate_cmd, "inceptgen.runtime.train"),
+    ("export", export_cmd, "inceptgen.runtime.export"),
 )
 
 

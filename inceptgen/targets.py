@@ -29,6 +29,9 @@ class Target:
         layout: the activation layout of its generated models.
         checkpoint: the file name of a trained model's weights in a run directory.
         optimize: whether its emitter has an `--optimize` build.
+        trainer: the module of its training loop (`inceptgen.runtime.training.loop_*`), which
+            offers `backend(config)` and `predictor(spec, checkpoint, config)`.
+        resume_state: the file name of the state a run resumes from.
         separator: what joins the parts of a node's path in its layer names (Keras' torch
             backend refuses "." in names, and spec names never hold "-").
     """
@@ -40,7 +43,13 @@ class Target:
     layout: str
     checkpoint: str
     optimize: bool
+    trainer: str = ""
+    resume_state: str = ""
     separator: str = "."
+
+    def trainer_module(self) -> Any:
+        """The training loop's module, imported on first use (it imports the framework)."""
+        return importlib.import_module(self.trainer)
 
     def layer_name(self, path: str) -> str:
         """The name of node `path` (dotted, as the checker writes it) in this target's model."""
@@ -59,7 +68,17 @@ class Target:
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("torch", "PyTorch", "inceptgen.emit.torch:TorchEmitter", "torch", "NCHW", "model.pt", optimize=True),
+        Target(
+            "torch",
+            "PyTorch",
+            "inceptgen.emit.torch:TorchEmitter",
+            "torch",
+            "NCHW",
+            "model.pt",
+            optimize=True,
+            trainer="inceptgen.runtime.training.loop_torch",
+            resume_state="resume.pt",
+        ),
         Target(
             "keras",
             "Keras",
@@ -68,6 +87,8 @@ TARGETS: dict[str, Target] = {
             "NHWC",
             "model.weights.h5",
             optimize=False,
+            trainer="inceptgen.runtime.training.loop_keras",
+            resume_state="resume.npz",
             separator="-",
         ),
     )

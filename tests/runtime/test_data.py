@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import io
@@ -285,7 +286,7 @@ CONTENT_ERRORS = [
         _setting("data_batch_2", b"data", np.zeros((20, 3072), np.float32)),
         None,
         "data_batch_2",
-        "uint8",
+        "dtype 'f4' is not allowed",
     ),
     (
         "data 3-D",
@@ -688,8 +689,9 @@ def test_resolve_data_cifar10_reads_cached_archive(tmp_path: Path) -> None:
 def test_resolve_data_cifar10_downloads(tmp_path: Path, server, archive, monkeypatch) -> None:
     raw, md5, _ = archive
     server.routes["/cifar.tgz"] = raw
-    monkeypatch.setattr(data, "CIFAR10_URL", server.url("/cifar.tgz"))
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5)
+    official = data.ARCHIVES["cifar10"]
+    local = dataclasses.replace(official, url=server.url("/cifar.tgz"), md5=md5)
+    monkeypatch.setitem(data.ARCHIVES, "cifar10", local)
     ds = data.resolve_data("cifar10", download=True, cache_dir=tmp_path)
     assert ds.x_train.shape == (20, 3, 32, 32)
     data.resolve_data("cifar10", download=True, cache_dir=tmp_path)
@@ -719,14 +721,15 @@ def _layout(tmp_path: Path, kind: str) -> Path:
 )
 def test_resolve_data_detects_layout(tmp_path: Path, kind: str, n_train: int) -> None:
     ds = data.resolve_data(str(_layout(tmp_path, kind)))
-    assert len(ds.x_train) == n_train
+    assert ds.train is not None and len(ds.train) == n_train
+    assert ds.train.in_memory == (kind != "image folder")  # image folders are decoded per batch
 
 
 @pytest.mark.parametrize(
     ("make", "fragment"),
     [
         pytest.param(lambda p: p / "absent", "not found", id="missing"),
-        pytest.param(lambda p: _made_dir(p / "other"), "not a CIFAR-10 folder", id="unknown"),
+        pytest.param(lambda p: _made_dir(p / "other"), "not a CIFAR folder", id="unknown"),
     ],
 )
 def test_resolve_data_errors(tmp_path: Path, make: Callable[[Path], Path], fragment: str) -> None:
@@ -846,10 +849,10 @@ def test_dataset_validates(change: dict, fragment: str) -> None:
         "y_test": np.array([1], np.int64),
         "classes": ("a", "b"),
     }
-    data.Dataset(**fields)
+    data.Dataset.from_arrays(**fields)
     fields.update(change)
     with pytest.raises(DataError) as caught:
-        data.Dataset(**fields)
+        data.Dataset.from_arrays(**fields)
     assert fragment in caught.value.message
 
 
@@ -1074,3 +1077,211 @@ def test_to_nhwc(shape: tuple[int, ...]) -> None:
 def test_to_nhwc_rejects_2d() -> None:
     with pytest.raises(ValueError):
         data.to_nhwc(np.zeros((2, 2)))
+
+
+# --------------------------------------------------------------------------
+# CIFAR-100, and the test split alone
+
+
+def cifar100_files() -> dict[str, bytes]:
+    rng = np.random.default_rng(7)
+
+    def batch(n: int) -> dict[bytes, object]:
+        return {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"fine_labels": [int(v) for v in rng.integers(0, 100, n)],
+            b"coarse_labels": [int(v) for v in rng.integers(0, 20, n)],
+        }
+
+    meta = {b"fine_label_names": [f"class{i}".encode() for i in range(100)], b"coarse_label_names": [b"x"] * 20}
+    return pickled({"train": batch(30), "test": batch(12), "meta": meta})
+
+
+@pytest.mark.parametrize("layout", ["dir", "tarball"])
+def test_cifar100_loads_with_its_fine_labels(tmp_path: Path, layout: str) -> None:
+    files = cifar100_files()
+    if layout == "dir":
+        folder = tmp_path / "cifar-100-python"
+        folder.mkdir()
+        for name, raw in files.items():
+            (folder / name).write_bytes(raw)
+        path = tmp_path
+    else:
+        path = tmp_path / "cifar-100-python.tar.gz"
+        path.write_bytes(tar_bytes(files, prefix="cifar-100-python/"))
+    ds = data.resolve_data(str(path))
+    assert ds.name == "CIFAR-100" and ds.num_classes == 100 and ds.classes[3] == "class3"
+    assert ds.x_train.shape == (30, 3, 32, 32) and ds.x_test.shape == (12, 3, 32, 32)
+    expected = pickle.loads(files["train"])  # noqa: S301 - our own test data
+    assert ds.y_train.tolist() == expected[b"fine_labels"]
+    with pytest.raises(DataError, match="holds CIFAR-100, not CIFAR-10"):
+        data.load_cifar10(path)
+
+
+def test_the_test_split_alone_needs_no_training_batches(tmp_path: Path) -> None:
+    files = pickled(cifar_dicts())
+    del files["data_batch_1"], files["data_batch_2"]
+    batch_dir = write_dir(tmp_path, files)
+    ds = data.resolve_data(str(batch_dir), splits=("test",))
+    assert ds.train is None and len(ds.test) == 10
+    with pytest.raises(DataError, match="missing file .*data_batch_1"):
+        data.resolve_data(str(batch_dir))
+
+
+# --------------------------------------------------------------------------
+# small files that ask for a lot: refused from their headers, before any allocation
+
+
+def _array_pickle(shape: tuple[int, ...], dtype: str, raw: bytes, order: str = "|") -> bytes:
+    """A pickle of a dict whose 'data' is an ndarray state numpy would build from `shape`."""
+    state = (1, shape, _Dtype(dtype, order), False, raw)
+    return pickle.dumps({b"data": _Array(state), b"labels": [0] * min(shape[0] if shape else 0, 10)}, protocol=3)
+
+
+class _Dtype:
+    def __init__(self, name: str, order: str) -> None:
+        self.name, self.order = name, order
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (np.dtype, (self.name, False, True), (3, self.order, None, None, None, -1, -1, 0))
+
+
+class _Array:
+    def __init__(self, state: tuple[object, ...]) -> None:
+        self.state = state
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (np.ndarray.__reduce__(np.zeros(0))[0], (np.ndarray, (0,), b"b"), self.state)
+
+
+def _peak_bytes(action: Callable[[], object]) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as caught:
+            action()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "\n" not in caught.value.message
+    return peak
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        pytest.param(_array_pickle((650_000, 3072), "u1", b"\0" * 16), "needs 1996800000 bytes", id="2 GB in 16 B"),
+        pytest.param(_array_pickle((10, 3072), "u1", b"\1" * 100), "needs 30720 bytes", id="short buffer"),
+        pytest.param(_array_pickle((4,), "i8", b"\0" * 32, order=">"), "byte order", id="big-endian"),
+        pytest.param(_array_pickle((4,), "O", b""), "dtype 'O' is not allowed", id="object dtype"),
+        pytest.param(_array_pickle((4,), "f8", b"\0" * 32), "dtype 'f8' is not allowed", id="float dtype"),
+    ],
+)
+def test_array_headers_are_checked_before_anything_is_built(tmp_path: Path, raw: bytes, fragment: str) -> None:
+    assert len(raw) < 400
+    files = pickled(cifar_dicts())
+    files["test_batch"] = raw
+    batch_dir = write_dir(tmp_path, files)
+    assert _peak_bytes(lambda: data.load_cifar10(batch_dir)) < 20 * 1024 * 1024
+    with pytest.raises(DataError, match=fragment):
+        data.load_cifar10(batch_dir)
+
+
+def test_the_real_array_layout_still_loads() -> None:
+    """The stand-ins rebuild what numpy's own pickles hold, C and Fortran order alike."""
+    from inceptgen.runtime.data.unpickle import restricted_load
+
+    c = np.arange(24, dtype=np.int64).reshape(4, 6)
+    for array in (c, np.asfortranarray(c), np.zeros((0, 3), np.uint8)):
+        for protocol in (2, 3, 4):
+            loaded = restricted_load(pickle.dumps({"a": array}, protocol=protocol), "x")["a"]
+            np.testing.assert_array_equal(loaded, array)
+            assert loaded.dtype == array.dtype
+
+
+def test_labels_of_memo_references_are_refused_unexpanded(tmp_path: Path) -> None:
+    """10,000 references to one list of 10,000 ints: 7.45 GB as an array, a few KB as a pickle."""
+    dicts = cifar_dicts()
+    shared = list(range(10_000))
+    dicts["test_batch"] = {b"data": np.zeros((10_000, 3072), np.uint8)[:10_000], b"labels": [shared] * 10_000}
+    files = pickled(dicts)
+    batch_dir = write_dir(tmp_path, files)
+    assert _peak_bytes(lambda: data.load_cifar10(batch_dir)) < 200 * 1024 * 1024
+    with pytest.raises(DataError, match="flat list of ints"):
+        data.load_cifar10(batch_dir)
+
+
+@pytest.mark.parametrize("layout", ["dir", "tarball"])
+def test_oversized_batch_files_are_refused_unread(tmp_path: Path, layout: str, monkeypatch) -> None:
+    from inceptgen.runtime.data import cifar
+
+    monkeypatch.setattr(cifar, "MAX_BATCH_BYTES", 1000)  # a 3 GB member, to scale
+    files = pickled(cifar_dicts())
+    path = write_dir(tmp_path, files) if layout == "dir" else _written(tmp_path / "c.tar.gz", tar_bytes(files))
+    with pytest.raises(DataError, match=r"is [\d,]+ bytes, more than any CIFAR batch file \(1,000\)"):
+        data.load_cifar10(path)
+
+
+# --------------------------------------------------------------------------
+# image folders as files: scanned, then decoded per batch
+
+
+def test_unreadable_images_are_skipped_and_counted(tmp_path: Path) -> None:
+    _png_tree(tmp_path, {"train/a": 2, "train/b": 2, "test/a": 1, "test/b": 1})
+    (tmp_path / "train/b/broken.png").write_bytes(b"\x89PNG not really")
+    ds = data.scan_image_folder(tmp_path)
+    assert ds.train is not None and len(ds.train) == 4 and not ds.train.in_memory
+    assert [Path(f).name for f, _ in ds.skipped] == ["broken.png"]
+    assert "cannot read image" in ds.skipped[0][1]
+    (tmp_path / "train/a/0.png").write_bytes(b"junk")
+    (tmp_path / "train/a/1.png").write_bytes(b"junk")
+    with pytest.raises(DataError, match="train/a: no images that can be read"):
+        data.scan_image_folder(tmp_path)
+
+
+def test_an_image_above_the_pixel_limit_is_refused_before_decoding(tmp_path: Path, monkeypatch) -> None:
+    from inceptgen.runtime.data import folders
+
+    _png(tmp_path / "big.png", 40, 50, 0)
+    monkeypatch.setattr(folders, "MAX_IMAGE_PIXELS", 1999)  # 40 x 50 = 2000
+    with pytest.raises(DataError, match=r"big.png: .*(exceeds the limit of 1,999|decompression bomb)"):
+        data.decode_image(tmp_path / "big.png", (8, 8))
+
+
+def test_a_truncated_image_names_its_file(tmp_path: Path) -> None:
+    _png(tmp_path / "ok.png", 64, 64, 0)
+    raw = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(raw[: len(raw) // 2])  # the header reads, the pixels do not
+    with pytest.raises(DataError, match=r"cut.png: cannot read image"):
+        data.decode_image(tmp_path / "cut.png", (8, 8))
+
+
+def test_decoding_crops_to_the_model_input(tmp_path: Path) -> None:
+    from inceptgen.runtime.data.transforms import crop_box_centre
+
+    pixels = _png(tmp_path / "a.png", 48, 64, 1)
+    train = [data.decode_image(tmp_path / "a.png", (24, 20), np.random.default_rng(s)) for s in (5, 5, 6)]
+    assert all(t.shape == (3, 24, 20) and t.dtype == np.uint8 for t in train)
+    np.testing.assert_array_equal(train[0], train[1])  # seeded: the same crop and flip
+    assert not np.array_equal(train[0], train[2])
+    assert crop_box_centre(64, 64, 32, 32) == (4.0, 4.0, 60.0, 60.0)  # resize to 1/0.875, centre crop
+    test = data.decode_image(tmp_path / "a.png", (42, 56))
+    box = crop_box_centre(64, 48, 42, 56)
+    assert box == (4.0, 3.0, 60.0, 45.0)
+    full = data.decode_image(tmp_path / "a.png", None)
+    np.testing.assert_array_equal(full, pixels.transpose(2, 0, 1))
+    assert test.shape == (3, 42, 56)
+
+
+def test_random_crops_stay_inside_the_image() -> None:
+    from inceptgen.runtime.data.transforms import CROP_RATIO, crop_box_random
+
+    rng = np.random.default_rng(0)
+    for width, height in ((64, 48), (10, 300), (500, 20), (1, 1)):
+        for _ in range(200):
+            left, top, right, bottom = crop_box_random(rng, width, height)
+            assert 0 <= left < right <= width and 0 <= top < bottom <= height
+            ratio = (right - left) / (bottom - top)
+            extreme = width / height < CROP_RATIO[0] or width / height > CROP_RATIO[1]
+            assert extreme or CROP_RATIO[0] * 0.8 <= ratio <= CROP_RATIO[1] * 1.25
