@@ -222,7 +222,7 @@ def _torch_model(spec: Any, checkpoint: Path | None, optimize: bool) -> tuple[An
     elif checkpoint is not None:
         from inceptgen.runtime.convert import keras_to_torch
 
-        keras_model = spec.to_keras()
+        keras_model = spec.to_keras(aux_outputs=True)  # a trained checkpoint holds the aux heads too
         _load_keras_checkpoint(keras_model, checkpoint)
         _convert(keras_to_torch, keras_model, reference, checkpoint)
     if not optimize:
@@ -233,7 +233,9 @@ def _torch_model(spec: Any, checkpoint: Path | None, optimize: bool) -> tuple[An
 
 
 def _keras_model(spec: Any, checkpoint: Path | None) -> Any:
-    model = spec.to_keras()
+    import keras
+
+    model = spec.to_keras(aux_outputs=True)  # weights are loaded with the aux heads, as training saved them
     if checkpoint is not None and checkpoint_framework(checkpoint) == "keras":
         _load_keras_checkpoint(model, checkpoint)
     elif checkpoint is not None:
@@ -242,6 +244,8 @@ def _keras_model(spec: Any, checkpoint: Path | None) -> Any:
         torch_model = spec.to_torch().eval()
         _load_torch_checkpoint(torch_model, checkpoint)
         _convert(torch_to_keras, torch_model, model, checkpoint)
+    if len(model.outputs) > 1:  # the exported model infers: its main output only
+        model = keras.Model(model.inputs, model.outputs[0], name=model.name)
     return model
 
 
