@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -70,8 +71,18 @@ def check_resources_are_real_files(wheel: Path) -> None:
 
 def check_installed_wheel_compiles_from_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    # Not --system-site-packages: from inside the README's .venv that would show the *base*
+    # interpreter's packages (no lark there). The new venv sees this interpreter's installed
+    # packages through a .pth line instead, after its own site-packages, where the wheel goes;
+    # the editable install's own .pth is not processed there, so the checkout cannot leak in.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python, command = venv / "bin" / "python", venv / "bin" / "inceptgen"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(site, "outer_environment.pth").write_text("\n".join(sorted(ours)) + "\n", encoding="utf-8")
     env, work = _clean_env(), tmp_path / "elsewhere"
     work.mkdir()
     install = subprocess.run(  # this interpreter's pip, installing into the venv (faster than a pip of its own)
