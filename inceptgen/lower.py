@@ -194,9 +194,9 @@ class _Lowerer:
             _apply_option(op, option, args)
         _positional(layer, op, args)
         if op.arrow is not None:
-            if layer.out is None:
+            if layer.out is None and op.options[op.arrow].default is None:
                 raise SpecArgumentError(f"{layer.op} needs output channels: '{layer.op} ... -> N'", layer.span)
-            args[op.arrow] = layer.out
+            args[op.arrow] = layer.out or args[op.arrow]
         elif layer.out is not None:
             raise SpecArgumentError(f"{layer.op} takes no '-> channels'", layer.out.span or layer.span)
         for key, value in args.items():

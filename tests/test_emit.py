@@ -174,11 +174,12 @@ def test_a_handler_without_its_template_macro_is_refused(target: str, monkeypatc
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_vocabulary_keyword_has_a_handler_and_a_macro(target: str) -> None:
     from inceptgen.emit.render import environment
-    from inceptgen.ops import OPS
+    from inceptgen.ops import ACTIVATIONS, OPS
     from inceptgen.targets import target as find
 
     emitter = find(target).emitter_class()
     macros = environment().get_template(f"{target}/ops.py.j2").module
     for op in OPS:
         assert op in emitter.HANDLERS, op
-        assert hasattr(macros, f"{op}_forward" if target == "torch" else op), op
+        family = "activation" if op in ACTIVATIONS else op  # activations without options share one macro
+        assert hasattr(macros, f"{family}_forward" if target == "torch" else family), op

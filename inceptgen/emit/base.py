@@ -58,7 +58,7 @@ class Emitter:
 
     def macro_name(self, stmt: Stmt) -> str:
         """The template macro that writes a statement (one per vocabulary keyword and structure)."""
-        return stmt.kind
+        return stmt.macro
 
     # ------------------------------------------------------------------ values
     def py(self, e: ex.Expr, view: ScopeView | None = None, stmt: Stmt | None = None, precedence: int = 0) -> Py:

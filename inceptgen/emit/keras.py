@@ -21,11 +21,14 @@ from inceptgen.emit.scopes import ScopeView, Stmt, walk_stmts
 from inceptgen.emit.values import Py, const, kwargs
 from inceptgen.ops import ACTIVATIONS
 
-__all__ = ["KerasEmitter", "channels_last"]
+__all__ = ["KerasEmitter", "channels_last", "CUSTOM_LAYERS"]
+
+#: The layer classes generated modules define (registered with Keras, so that `.keras` files load).
+CUSTOM_LAYERS = frozenset({"Pad2D", "MaskedAveragePooling2D", "DropPath", "LayerScale", "ChannelSlice"})
 
 #: conv_norm_act's defaults when no conv of the model says otherwise.
 _CONV_DEFAULTS: dict[str, object] = {
-    "strides": 1, "padding": "same", "dilation_rate": 1, "groups": 1, "use_bias": True, "bn": False,
+    "strides": 1, "padding": "same", "dilation_rate": 1, "groups": 1, "kind": "conv", "use_bias": True, "bn": False,
     "bn_eps": 1e-3, "bn_momentum": 0.99, "scale": True, "activation": "linear",
 }  # fmt: skip
 _DENSE_DEFAULTS: dict[str, object] = {
@@ -41,6 +44,15 @@ def channels_last(shape: tuple[int, ...]) -> str:
 
 def _constant(e: ex.Expr) -> Any:
     return None if ex.free_names(e) else ex.evaluate(e, {})
+
+
+def _explicit(pad: object) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The spec's N, (H, W) or (top, bottom, left, right) as ((top, bottom), (left, right))."""
+    if isinstance(pad, int):
+        return (pad, pad), (pad, pad)
+    if len(pad) == 2:  # type: ignore[arg-type]
+        return (pad[0], pad[0]), (pad[1], pad[1])  # type: ignore[index]
+    return (pad[0], pad[1]), (pad[2], pad[3])  # type: ignore[index]
 
 
 def _pair(value: object) -> tuple[int, int] | None:
@@ -77,6 +89,7 @@ class KerasEmitter(Emitter):
             "helpers": self.helpers | {f for f in self.functions_used() if ex.FUNCTIONS[f].helper},
             "conv": {k: repr(v) for k, v in conv.items()},
             "needs_math": self.needs_math() or "Pad2D" in self.helpers,
+            "custom_layers": sorted(self.helpers & CUSTOM_LAYERS),
             "body": self._body_renderer(),
             "hwc": channels_last,
         }
@@ -86,7 +99,7 @@ class KerasEmitter(Emitter):
         macros: Any = None
 
         def body(stmts: list[Stmt]) -> str:
-            return "".join(str(getattr(macros, stmt.kind)(stmt)) for stmt in stmts)
+            return "".join(str(getattr(macros, stmt.macro)(stmt)) for stmt in stmts)
 
         macros = environment().get_template("keras/ops.py.j2").make_module({"body": body, "hwc": channels_last})
         return body
@@ -142,18 +155,21 @@ class KerasEmitter(Emitter):
             self.helpers.add("explicit_padding")
         if stride is None or dilation is None or (max(stride) > 1 and max(dilation) > 1):
             self.helpers |= {"subsample", "explicit_padding"}
+        kind = {"conv": "conv", "dwconv": "depthwise", "sepconv": "separable"}[stmt.kind]
+        if kind != "conv":
+            self.helpers.add(kind)
         pairs = [
             ("strides", self.window(a["stride"], view, stmt)),
             ("padding", self.py(a["pad"], view, stmt)),
             ("dilation_rate", self.window(a["dilation"], view, stmt)),
-            ("groups", self.py(a["groups"], view, stmt)),
+            ("groups", self.py(a["groups"], view, stmt) if kind == "conv" else const(1)),
+            ("kind", const(kind)),
             ("use_bias", self.py(a["bias"])),
             *self._norm_act(stmt, view),
         ]
-        return {
-            "positional": [self.py(a["out"], view, stmt), self.window(a["kernel"], view, stmt)],
-            "conv_kwargs": pairs,
-        }
+        as_many = kind == "depthwise" and _constant(a["out"]) == "none"  # as many channels as its input
+        filters = Py(f"{stmt.inp}.shape[-1]") if as_many else self.py(a["out"], view, stmt)
+        return {"positional": [filters, self.window(a["kernel"], view, stmt)], "conv_kwargs": pairs}
 
     def _norm_act(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
         a = stmt.node.args
@@ -162,7 +178,8 @@ class KerasEmitter(Emitter):
             # The spec's momentum is already Keras' (the weight of the old running average).
             pairs += [("bn_eps", self.py(a["eps"], view, stmt)), ("bn_momentum", self.py(a["momentum"], view, stmt)),
                       ("scale", self.py(a["scale"]))]  # fmt: skip
-        return [*pairs, ("activation", self.py(a["act"]))]
+        act = ex.evaluate(a["act"], {})
+        return [*pairs, ("activation", const("linear" if act == "linear" else ACTIVATIONS[act].keras))]
 
     def _linear(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         a = stmt.node.args
@@ -200,6 +217,59 @@ class KerasEmitter(Emitter):
     def _activation(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         return {"act": ACTIVATIONS[stmt.node.op].keras}
 
+    def _leaky_relu(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        return {"slope": self.py(stmt.node.args["slope"], view, stmt)}
+
+    def _global_pool(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        return {"keepdims": ex.evaluate(stmt.node.args["keepdims"], {})}
+
+    def _bn(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        a = stmt.node.args
+        extra = kwargs(
+            [("epsilon", self.py(a["eps"], view, stmt)), ("momentum", self.py(a["momentum"], view, stmt)),
+             ("scale", self.py(a["scale"])), ("center", self.py(a["center"]))],
+            {"scale": True, "center": True},
+        )  # fmt: skip
+        return {"args": extra}
+
+    def _layernorm(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        return {"eps": self.py(stmt.node.args["eps"], view, stmt)}
+
+    def _layerscale(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        self.helpers.add("LayerScale")
+        return {"value": self.py(stmt.node.args["value"], view, stmt)}
+
+    def _rescale(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        a = stmt.node.args
+        offset = self.py(a["offset"], view, stmt)
+        return {"args": [self.py(a["factor"], view, stmt), *([] if offset.is_(0.0) else [f"offset={offset}"])]}
+
+    def _normalize(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        a = stmt.node.args
+        given = [f"{key}={self.py(a[key], view, stmt)}" for key in ("mean", "variance") if _constant(a[key]) != "none"]
+        return {"args": ["axis=-1", *given]}
+
+    def _slice(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        self.helpers.add("ChannelSlice")
+        a = stmt.node.args
+        stop = "None" if _constant(a["end"]) == "none" else self.py(a["end"], view, stmt)
+        return {"start": self.py(a["start"], view, stmt), "stop": stop}
+
+    def _shuffle(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        self.helpers.add("channel_shuffle")
+        return {"groups": self.py(stmt.node.args["groups"], view, stmt)}
+
+    def _zeropad(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        pad = self.py(stmt.node.args["pad"], view, stmt)
+        if pad.known:
+            return {"pads": const(_explicit(pad.value))}
+        self.helpers.add("explicit_padding")
+        return {"pads": Py(f"explicit_padding({pad})")}
+
+    def _droppath(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        self.helpers.add("DropPath")
+        return {"rate": self.py(stmt.node.args["rate"], view, stmt)}
+
     def _nothing(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         return {}
 
@@ -232,15 +302,28 @@ class KerasEmitter(Emitter):
 
     HANDLERS: ClassVar[dict[type | str, Callable[..., dict[str, object]]]] = {
         "conv": _conv,
+        "dwconv": _conv,
+        "sepconv": _conv,
         "linear": _linear,
         "maxpool": _pool,
         "avgpool": _pool,
-        "global_avgpool": _nothing,
-        "global_maxpool": _nothing,
+        "global_avgpool": _global_pool,
+        "global_maxpool": _global_pool,
         "dropout": _dropout,
         "flatten": _flatten,
         "identity": _nothing,
         **dict.fromkeys(ACTIVATIONS, _activation),
+        "leaky_relu": _leaky_relu,
+        "softmax": _nothing,
+        "droppath": _droppath,
+        "bn": _bn,
+        "layernorm": _layernorm,
+        "layerscale": _layerscale,
+        "rescale": _rescale,
+        "normalize": _normalize,
+        "slice": _slice,
+        "shuffle": _shuffle,
+        "zeropad": _zeropad,
         ir.Call: _call,
         ir.Repeat: _repeat,
         ir.Concat: _nothing,

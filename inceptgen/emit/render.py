@@ -70,6 +70,7 @@ def format_source(source: str) -> str:
         [ruff, "format", "--isolated", "--stdin-filename", "generated.py", "-"],
         input=source.encode(),
         capture_output=True,
-        check=True,
     )
+    if done.returncode != 0:  # a template wrote invalid Python: a bug, with ruff's first line as the clue
+        raise RuntimeError(f"generated code does not parse: {done.stderr.decode().strip().splitlines()[0]}")
     return done.stdout.decode()

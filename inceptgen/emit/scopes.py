@@ -18,6 +18,7 @@ from inceptgen import expr as ex
 from inceptgen import ir
 from inceptgen.check import Checked, stage_block
 from inceptgen.names import Namespace, class_name
+from inceptgen.ops import ACTIVATIONS
 
 __all__ = ["Stmt", "ScopeView", "Scopes", "build_scopes", "walk_stmts", "TARGET_NAMES"]
 
@@ -47,6 +48,11 @@ class Stmt:
         if isinstance(self.node, ir.Layer):
             return self.node.op
         return "cond" if isinstance(self.node, ir.If) else type(self.node).__name__.lower()
+
+    @property
+    def macro(self) -> str:
+        """The template macro family: the kind, or `activation` for every activation without options."""
+        return "activation" if self.kind in ACTIVATIONS else self.kind
 
     @property
     def branches(self) -> list[list[Stmt]]:
@@ -85,7 +91,9 @@ class ScopeView:
 #: no parameter, class or builder function may shadow them.
 TARGET_NAMES = frozenset(
     {"torch", "nn", "F", "math", "keras", "layers", "build_model", "load_reference", "fold_batchnorm", "ACTIVATIONS"}
-    | {"ConvNormAct", "LinearNormAct", "Pool2d", "Stack", "pad_same", "make_divisible"}
+    | {"ConvNormAct", "LinearNormAct", "Pool2d", "Stack", "DropPath", "pad_same", "make_divisible", "pair"}
+    | {"LayerNorm2d", "LayerScale", "Normalize", "channel_shuffle", "torch_pads", "spec_padding", "explicit_padding"}
+    | {"ChannelSlice", "GlobalPool", "dwconv_norm_act", "sepconv_norm_act", "SeparableConv2d"}
     | {"conv_norm_act", "dense_norm_act", "pool2d", "window_padding", "Pad2D", "MaskedAveragePooling2D"}
 )
 
@@ -199,7 +207,8 @@ class _Builder:
                 stmt.bodies[key] = self.stmts(child, inp, child_var, owner, view)
                 stmt.outs[key] = child_var if child else inp
             if isinstance(node, ir.Repeat):
-                stmt.loop = view.space.name(node.index or "i")
+                # Sibling loops share a variable; an index keeps its own name wherever it is used.
+                stmt.loop = view.space.name(node.index or "i", key=("loop", node.index or "i"))
                 if node.single_call is None:
                     stmt.scope = self._repeat_scope(node, owner, view)
             out.append(stmt)
@@ -241,7 +250,8 @@ def _instance_shapes(checked: Checked) -> dict[int, tuple[int, ...]]:
     """IR node identity -> its output shape, for nodes all of whose instances have the same one."""
     shapes: dict[int, set[tuple[int, ...]]] = defaultdict(set)
     for info in checked.nodes:
-        shapes[id(info.node)].add(info.out_shape)
+        if info.op != "repeat copy":  # a copy's node is its repeat's
+            shapes[id(info.node)].add(info.out_shape)
     return {key: next(iter(s)) for key, s in shapes.items() if len(s) == 1}
 
 

@@ -18,6 +18,7 @@ from inceptgen.emit.render import environment
 from inceptgen.emit.scopes import ScopeView, Stmt, model_class_name, walk_stmts
 from inceptgen.emit.torch_optimize import fuse_siblings
 from inceptgen.emit.values import Py, const, kwargs
+from inceptgen.errors import UnsupportedError
 from inceptgen.ops import ACTIVATIONS
 
 __all__ = ["TorchEmitter"]
@@ -26,7 +27,7 @@ Channels = ex.Expr | None  # None: unknown until the data flows (after a flatten
 
 #: ConvNormAct's defaults when no conv of the model says otherwise.
 _CONV_DEFAULTS: dict[str, object] = {
-    "stride": 1, "padding": "same", "dilation": 1, "groups": 1, "bias": True, "bn": False,
+    "stride": 1, "padding": "same", "dilation": 1, "groups": 1, "separable": False, "bias": True, "bn": False,
     "bn_eps": 1e-3, "bn_momentum": 0.01, "bn_scale": True, "act": "linear",
 }  # fmt: skip
 _LINEAR_DEFAULTS: dict[str, object] = {
@@ -110,7 +111,7 @@ class TorchEmitter(Emitter):
         def body(stmts: list[Stmt], part: str) -> str:
             out = []
             for stmt in stmts:
-                macro = getattr(macros, f"{stmt.kind}_{part}", None)
+                macro = getattr(macros, f"{stmt.macro}_{part}", None)
                 if macro is not None and "fused_into" not in stmt.values:
                     out.append(str(macro(stmt)))
             return "".join(out)
@@ -119,7 +120,7 @@ class TorchEmitter(Emitter):
         return body
 
     def macro_name(self, stmt: Stmt) -> str:
-        return f"{stmt.kind}_forward"
+        return f"{stmt.macro}_forward"
 
     # ------------------------------------------------------------------ channels
     def channels(self, ch: Channels, view: ScopeView) -> Py:
@@ -168,12 +169,17 @@ class TorchEmitter(Emitter):
         self.helpers |= {"ConvNormAct", "spec_padding"}
         if self._needs_pad_same(a["pad"], a["stride"]):
             self.helpers.add("pad_same")
+        out: Channels = a["out"]
+        if stmt.kind == "dwconv" and _constant(out) == "none":
+            out = ch  # as many channels as its input
+        if stmt.kind == "sepconv":
+            self.helpers.add("SeparableConv2d")
         stmt.values.update(
-            positional=[stmt.values["in_ch"], self.py(a["out"], view, stmt), self.window(a["kernel"], view, stmt)],
+            positional=[stmt.values["in_ch"], self.channels(out, view), self.window(a["kernel"], view, stmt)],
             conv_kwargs=self._conv_kwargs(stmt, view),
             sources=(stmt.node.name,),
         )
-        return a["out"]
+        return out
 
     def _conv_kwargs(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
         a = stmt.node.args
@@ -181,8 +187,10 @@ class TorchEmitter(Emitter):
             ("stride", self.window(a["stride"], view, stmt)),
             ("padding", self.py(a["pad"], view, stmt)),
             ("dilation", self.window(a["dilation"], view, stmt)),
-            ("groups", self.py(a["groups"], view, stmt)),
         ]
+        # Every conv states every argument, so that the helper's defaults are the most common values.
+        groups = {"conv": lambda: self.py(a["groups"], view, stmt), "dwconv": lambda: stmt.values["in_ch"]}
+        pairs += [("groups", groups.get(stmt.kind, lambda: const(1))()), ("separable", const(stmt.kind == "sepconv"))]
         if self.optimize:  # batch-norm is folded into the conv: a bias takes its place
             return [*pairs, ("bias", const(True)), ("bn", const(False)), ("act", self.py(a["act"]))]
         return [*pairs, ("bias", self.py(a["bias"])), *self._norm_act(stmt, view)]
@@ -246,6 +254,10 @@ class TorchEmitter(Emitter):
     def _same(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         return ch
 
+    def _global_pool(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        stmt.values["keepdims"] = ex.evaluate(stmt.node.args["keepdims"], {})
+        return ch
+
     def _dropout(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         stmt.values["rate"] = self.py(stmt.node.args["rate"], view, stmt)
         return ch
@@ -255,6 +267,96 @@ class TorchEmitter(Emitter):
 
     def _activation(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         stmt.values["call"] = ACTIVATIONS[stmt.node.op].torch_call
+        return ch
+
+    def _leaky_relu(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        stmt.values["slope"] = self.py(stmt.node.args["slope"], view, stmt)
+        return ch
+
+    def rank(self, stmt: Stmt) -> int:
+        """The rank of a statement's input (3: a map, 1: flat), the same in every instance."""
+        ranks = {len(info.in_shape) for info in self.checked.nodes if info.node is stmt.node}
+        if len(ranks) != 1:
+            what = f"{stmt.kind} on both feature maps and flat vectors"
+            raise UnsupportedError(f"the torch target cannot express {what} in one block", stmt.node.span)
+        return ranks.pop()
+
+    def _bn(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        a = stmt.node.args
+        momentum = _torch_momentum(self.py(a["momentum"], view, stmt, precedence=6))
+        cls = "nn.BatchNorm2d" if self.rank(stmt) == 3 else "nn.BatchNorm1d"
+        width = [stmt.values["in_ch"]]
+        if ch is None:  # after a flatten: sized by build_model's dry run
+            cls, width, self.lazy = "nn.LazyBatchNorm1d", [], True
+        stmt.values.update(
+            cls=cls,
+            args=[*width, self.py(a["eps"], view, stmt), momentum],
+            frozen=[p for p, key in (("weight", "scale"), ("bias", "center")) if not ex.evaluate(a[key], {})],
+        )
+        return ch
+
+    def known_width(self, stmt: Stmt, ch: Channels) -> None:
+        """Refuse a per-channel layer on a flattened map: PyTorch needs its width when building."""
+        if ch is None:
+            raise UnsupportedError(
+                f"the torch target cannot size {stmt.kind} right after a flatten; pool globally instead",
+                stmt.node.span,
+            )
+
+    def _layernorm(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        self.known_width(stmt, ch)
+        cls = "LayerNorm2d" if self.rank(stmt) == 3 else "nn.LayerNorm"
+        if cls == "LayerNorm2d":
+            self.helpers.add("LayerNorm2d")
+        stmt.values.update(cls=cls, args=[stmt.values["in_ch"], f"eps={self.py(stmt.node.args['eps'], view, stmt)}"])
+        return ch
+
+    def _layerscale(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        self.known_width(stmt, ch)
+        self.helpers.add("LayerScale")
+        stmt.values["args"] = [stmt.values["in_ch"], self.py(stmt.node.args["value"], view, stmt)]
+        return ch
+
+    def _rescale(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        a = stmt.node.args
+        offset = self.py(a["offset"], view, stmt)
+        stmt.values.update(factor=self.py(a["factor"], view, stmt, precedence=7), offset=offset)
+        return ch
+
+    def _normalize(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        self.known_width(stmt, ch)
+        self.helpers.add("Normalize")
+        a = stmt.node.args
+        given = [f"{key}={self.py(a[key], view, stmt)}" for key in ("mean", "variance") if _constant(a[key]) != "none"]
+        stmt.values["args"] = [stmt.values["in_ch"], *given]
+        return ch
+
+    def _slice(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        a = stmt.node.args
+        start, end = self.py(a["start"], view, stmt), a["end"]
+        stop = None if _constant(end) == "none" else self.py(end, view, stmt)
+        stmt.values.update(start="" if start.is_(0) else start, stop="" if stop is None else stop)
+        width = ch if stop is None else end
+        return None if width is None else ex.BinOp("-", width, a["start"])
+
+    def _shuffle(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        self.helpers.add("channel_shuffle")
+        stmt.values["groups"] = self.py(stmt.node.args["groups"], view, stmt)
+        return ch
+
+    def _zeropad(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        pad = self.py(stmt.node.args["pad"], view, stmt)
+        if pad.known:
+            (top, bottom), (left, right) = _explicit(pad.value)
+            stmt.values["pads"] = const((left, right, top, bottom))
+        else:
+            self.helpers.add("torch_pads")
+            stmt.values["pads"] = Py(f"torch_pads({pad})")
+        return ch
+
+    def _droppath(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        self.helpers.add("DropPath")
+        stmt.values["rate"] = self.py(stmt.node.args["rate"], view, stmt)
         return ch
 
     # ------------------------------------------------------------------ structure
@@ -322,15 +424,28 @@ class TorchEmitter(Emitter):
 
     HANDLERS: ClassVar[dict[type | str, Callable[..., Channels]]] = {
         "conv": _conv,
+        "dwconv": _conv,
+        "sepconv": _conv,
         "linear": _linear,
         "maxpool": _pool,
         "avgpool": _pool,
-        "global_avgpool": _same,
-        "global_maxpool": _same,
+        "global_avgpool": _global_pool,
+        "global_maxpool": _global_pool,
         "dropout": _dropout,
         "flatten": _flatten,
         "identity": _same,
         **dict.fromkeys(ACTIVATIONS, _activation),
+        "leaky_relu": _leaky_relu,
+        "softmax": _same,
+        "droppath": _droppath,
+        "bn": _bn,
+        "layernorm": _layernorm,
+        "layerscale": _layerscale,
+        "rescale": _rescale,
+        "normalize": _normalize,
+        "slice": _slice,
+        "shuffle": _shuffle,
+        "zeropad": _zeropad,
         ir.Call: _call,
         ir.Repeat: _repeat,
         ir.Concat: _concat,
@@ -392,13 +507,22 @@ class TorchEmitter(Emitter):
         used = set()
         for view in self.views:
             for stmt in walk_stmts(view.stmts):
-                if isinstance(stmt.node, ir.Layer) and stmt.node.op in ("conv", "linear"):
+                if isinstance(stmt.node, ir.Layer) and stmt.node.op in ("conv", "dwconv", "sepconv", "linear"):
                     used.add(ex.evaluate(stmt.node.args["act"], {}))
         return used - {"linear"}
 
 
 def _constant(e: ex.Expr) -> Any:
     return None if ex.free_names(e) else ex.evaluate(e, {})
+
+
+def _explicit(pad: object) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The spec's N, (H, W) or (top, bottom, left, right) as ((top, bottom), (left, right))."""
+    if isinstance(pad, int):
+        return (pad, pad), (pad, pad)
+    if len(pad) == 2:  # type: ignore[arg-type]
+        return (pad[0], pad[0]), (pad[1], pad[1])  # type: ignore[index]
+    return (pad[0], pad[1]), (pad[2], pad[3])  # type: ignore[index]
 
 
 def _literal(text: str) -> object:

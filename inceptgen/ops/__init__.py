@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from inceptgen.ops.activations import ACTIVATIONS, FUSABLE, Activation
 from inceptgen.ops.base import Inferred, LayerContext, Op, Opt, Shape, fmt_shape
+from inceptgen.ops.channels import CHANNELS
 from inceptgen.ops.elementwise import ELEMENTWISE
 from inceptgen.ops.kinds import Kind, Pads
+from inceptgen.ops.norm import NORM
 from inceptgen.ops.pooling import POOLING
 from inceptgen.ops.spatial import window, windows
 from inceptgen.ops.weighted import WEIGHTED
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 #: Every layer keyword of the language, in the order the docs list them.
-OPS: dict[str, Op] = {op.keyword: op for op in (*WEIGHTED, *POOLING, *ELEMENTWISE)}
+OPS: dict[str, Op] = {op.keyword: op for op in (*WEIGHTED, *POOLING, *NORM, *ELEMENTWISE, *CHANNELS)}
 
 
 def valued_options() -> list[str]:

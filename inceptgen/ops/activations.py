@@ -34,6 +34,18 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("sigmoid", "1 / (1 + exp(-x))", "Sigmoid", "torch.sigmoid", "sigmoid"),
         Activation("tanh", "tanh(x)", "Tanh", "torch.tanh", "tanh"),
         Activation("silu", "x * sigmoid(x)", "SiLU", "F.silu", "silu"),
+        Activation("swish", "x * sigmoid(x), the same as silu", "SiLU", "F.silu", "silu"),
+        # Exact: x * Phi(x). PyTorch's nn.GELU() and keras.activations.gelu are exact by default,
+        # keras.ops.gelu is not: the targets name the exact one explicitly.
+        Activation(
+            "gelu",
+            "x * Phi(x), Phi the standard normal CDF (exact, not the tanh approximation)",
+            "GELU",
+            "F.gelu",
+            "gelu",
+        ),  # fmt: skip
+        Activation("hardswish", "x * relu6(x + 3) / 6", "Hardswish", "F.hardswish", "hard_swish"),
+        Activation("hardsigmoid", "relu6(x + 3) / 6", "Hardsigmoid", "F.hardsigmoid", "hard_sigmoid"),
     )
 }
 

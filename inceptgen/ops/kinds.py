@@ -27,6 +27,7 @@ __all__ = [
     "FLAG",
     "NUMBERS",
     "choice",
+    "optional",
     "Pads",
 ]
 
@@ -122,6 +123,15 @@ def _numbers(value: ex.Value, span: Span | None, what: str) -> tuple[float, ...]
     if not (isinstance(items, tuple) and items and all(_is_number(v) for v in items)):
         raise SpecArgumentError(f"{what} must be a number or a list of numbers like [0.5, 0.5], got {value!r}", span)
     return tuple(float(v) for v in items)
+
+
+def optional(kind: Kind) -> Kind:
+    """`kind`, or the word `none` (the default of an option a spec may leave out): None."""
+
+    def check(value: ex.Value, span: Span | None, what: str) -> ex.Value | None:
+        return None if value == "none" else kind.check(value, span, what)
+
+    return Kind(f"{kind.describe}, or none", check)
 
 
 def choice(*words: str) -> Kind:

@@ -26,7 +26,13 @@ def _pool(ctx: LayerContext) -> Inferred:
 
 def _global(ctx: LayerContext) -> Inferred:
     c, _, _ = ctx.need_map()
-    return Inferred((c,))
+    return Inferred((c, 1, 1) if ctx["keepdims"] else (c,))
+
+
+def _global_op(keyword: str, summary: str) -> Op:
+    keepdims = Opt(FLAG, ex.Bool(False), "keep height and width as 1x1 (for a gate's body)", valued=False)
+    flags = {"keepdims": ("keepdims", ex.Bool(True)), "flat": ("keepdims", ex.Bool(False))}
+    return Op(keyword, summary, {"keepdims": keepdims}, flags, _global, category="pooling")
 
 
 def _windowed(keyword: str, summary: str) -> Op:
@@ -55,6 +61,6 @@ def _windowed(keyword: str, summary: str) -> Op:
 POOLING = (
     _windowed("maxpool", "max pooling over a window"),
     _windowed("avgpool", "average pooling over a window"),
-    Op("global_avgpool", "mean over height and width: CxHxW -> C", {}, {}, _global, category="pooling"),
-    Op("global_maxpool", "max over height and width: CxHxW -> C", {}, {}, _global, category="pooling"),
+    _global_op("global_avgpool", "mean over height and width: CxHxW -> C (keepdims: Cx1x1)"),
+    _global_op("global_maxpool", "max over height and width: CxHxW -> C (keepdims: Cx1x1)"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from inceptgen import expr as ex
 from inceptgen.ops.activations import FUSABLE
 from inceptgen.ops.base import Inferred, LayerContext, Op, Opt, fmt_shape
-from inceptgen.ops.kinds import COUNT, FLAG, PADS, PAIR, UNIT, choice
+from inceptgen.ops.kinds import COUNT, FLAG, PADS, PAIR, UNIT, choice, optional
 from inceptgen.ops.spatial import windows
 
 __all__ = ["WEIGHTED", "norm_act_options", "norm_act_flags", "with_bn", "conv_window"]
@@ -86,6 +86,37 @@ def _conv(ctx: LayerContext) -> Inferred:
     return Inferred((cout, oh, ow), params, trainable, keras, oh * ow * weights, {"pads": pads})
 
 
+def _dwconv(ctx: LayerContext) -> Inferred:
+    cin, h, w = ctx.need_map()
+    cout = cin if ctx["out"] is None else ctx["out"]
+    if cout % cin:
+        raise ctx.shape_error(f"a depthwise conv's output channels ({cout}) must be a multiple of its input's {cin}")
+    (oh, ow), pads = conv_window(ctx, h, w, ctx["pad"])
+    kh, kw = ctx["kernel"]
+    weights = kh * kw * cout
+    params, trainable, keras = with_bn(ctx, cout, weights + (cout if ctx["bias"] else 0))
+    return Inferred((cout, oh, ow), params, trainable, keras, oh * ow * weights, {"pads": pads, "groups": cin})
+
+
+def _sepconv(ctx: LayerContext) -> Inferred:
+    cin, h, w = ctx.need_map()
+    cout = ctx["out"]
+    (oh, ow), pads = conv_window(ctx, h, w, ctx["pad"])
+    kh, kw = ctx["kernel"]
+    weights = kh * kw * cin + cin * cout
+    params, trainable, keras = with_bn(ctx, cout, weights + (cout if ctx["bias"] else 0))
+    return Inferred((cout, oh, ow), params, trainable, keras, oh * ow * weights, {"pads": pads})
+
+
+def _windowed_options() -> dict[str, Opt]:
+    return {
+        "kernel": Opt(PAIR, None, "kernel size, N or HxW"),
+        "stride": Opt(PAIR, ex.Num(1), "stride, N or HxW"),
+        "pad": Opt(PADS, ex.Str("same"), "same (TensorFlow's rule), valid, N, HxW or TxBxLxR"),
+        "dilation": Opt(PAIR, ex.Num(1), "dilation, N or HxW"),
+    }
+
+
 def _linear(ctx: LayerContext) -> Inferred:
     if len(ctx.shape) != 1:
         raise ctx.shape_error(
@@ -111,6 +142,37 @@ WEIGHTED = (
         },
         norm_act_flags(),
         _conv,
+        positional="kernel",
+        arrow="out",
+    ),
+    Op(
+        "dwconv",
+        "depthwise conv: each input channel convolved on its own (groups = in.channels); `-> N` multiplies them",
+        {
+            **_windowed_options(),
+            "out": Opt(
+                optional(COUNT),
+                ex.Str("none"),
+                "output channels, a multiple of the input's (default: the same)",
+                valued=False,
+            ),  # fmt: skip
+            **norm_act_options(),
+        },
+        norm_act_flags(),
+        _dwconv,
+        positional="kernel",
+        arrow="out",
+    ),
+    Op(
+        "sepconv",
+        "separable conv: a depthwise conv then a 1x1 conv, as one layer (Keras' SeparableConv2D; Xception)",
+        {
+            **_windowed_options(),
+            "out": Opt(COUNT, None, "output channels (`-> N`)", valued=False),
+            **norm_act_options(),
+        },
+        norm_act_flags(),
+        _sepconv,
         positional="kernel",
         arrow="out",
     ),

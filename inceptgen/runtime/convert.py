@@ -28,38 +28,121 @@ def _torch_arrays(module: Any) -> dict[str, np.ndarray]:
     }
 
 
-def _keras_from_torch(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The weights of Keras `layer` (in its own order) from the torch tensors of the same module."""
-    kind = type(layer).__name__
-    if kind == "Conv2D":
-        weights = [t["weight"].transpose(2, 3, 1, 0)]
-    elif kind == "Dense":
-        weights = [t["weight"].T]
-    elif kind == "BatchNormalization":
-        if not layer.scale and not np.allclose(t["weight"], 1.0):
-            raise ConversionError(f"{layer.name}: batch-norm without scale needs gamma == 1 in the PyTorch weights")
-        gamma = [t["weight"]] if layer.scale else []
-        return [*gamma, t["bias"], t["running_mean"], t["running_var"]]
-    else:
-        raise ConversionError(f"no weight mapping for Keras layer {layer.name} ({kind})")
+def _conv_to_keras(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return _with_bias([t["weight"].transpose(2, 3, 1, 0)], t)  # OIHW -> HWIO
+
+
+def _conv_to_torch(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return _bias_of({"weight": w[0].transpose(3, 2, 0, 1)}, w, 1)
+
+
+def _depthwise_to_keras(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
+    # PyTorch (C * m, 1, kh, kw), output channel c * m + j -> Keras (kh, kw, C, m).
+    out, _, kh, kw = t["weight"].shape
+    m = layer.depth_multiplier
+    return _with_bias([t["weight"].reshape(out // m, m, kh, kw).transpose(2, 3, 0, 1)], t)
+
+
+def _depthwise_to_torch(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
+    kh, kw, c, m = w[0].shape
+    return _bias_of({"weight": w[0].transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)}, w, 1)
+
+
+def _separable_to_keras(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
+    depthwise = _depthwise_to_keras(layer, {"weight": t["depthwise_weight"]})[0]
+    pointwise = t["pointwise_weight"].transpose(2, 3, 1, 0)
+    return [depthwise, pointwise, *([t["bias"]] if "bias" in t else [])]
+
+
+def _separable_to_torch(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
+    out = {
+        "depthwise_weight": _depthwise_to_torch(layer, [w[0]])["weight"],
+        "pointwise_weight": w[1].transpose(3, 2, 0, 1),
+    }
+    return _bias_of(out, w, 2)
+
+
+def _dense_to_keras(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return _with_bias([t["weight"].T], t)
+
+
+def _dense_to_torch(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return _bias_of({"weight": w[0].T}, w, 1)
+
+
+def _bn_to_keras(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
+    for keep, key, frozen in ((layer.scale, "weight", 1.0), (layer.center, "bias", 0.0)):
+        if not keep and not np.allclose(t[key], frozen):
+            raise ConversionError(
+                f"{layer.name}: this batch-norm keeps {key} at {frozen:g}; the PyTorch weights differ"
+            )
+    kept = [t["weight"]] * bool(layer.scale) + [t["bias"]] * bool(layer.center)
+    return [*kept, t["running_mean"], t["running_var"]]
+
+
+def _bn_to_torch(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
+    w = list(w)
+    gamma = w.pop(0) if layer.scale else np.ones_like(w[-1])
+    beta = w.pop(0) if layer.center else np.zeros_like(w[-1])
+    return {"weight": gamma, "bias": beta, "running_mean": w[0], "running_var": w[1]}
+
+
+def _layernorm_to_keras(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return [t["weight"], t["bias"]]
+
+
+def _layernorm_to_torch(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return {"weight": w[0], "bias": w[1]}
+
+
+def _normalization_to_keras(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return [t["mean"], t["variance"], t["count"]]
+
+
+def _normalization_to_torch(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return {"mean": w[0], "variance": w[1], "count": np.asarray(w[2], dtype=np.int64)}
+
+
+#: Keras layer class -> (its weights from the PyTorch module's tensors, the inverse).
+_MAPPINGS = {
+    "Conv2D": (_conv_to_keras, _conv_to_torch),
+    "DepthwiseConv2D": (_depthwise_to_keras, _depthwise_to_torch),
+    "SeparableConv2D": (_separable_to_keras, _separable_to_torch),
+    "Dense": (_dense_to_keras, _dense_to_torch),
+    "BatchNormalization": (_bn_to_keras, _bn_to_torch),
+    "LayerNormalization": (_layernorm_to_keras, _layernorm_to_torch),
+    "Normalization": (_normalization_to_keras, _normalization_to_torch),
+    "LayerScale": (lambda layer, t: [t["gamma"]], lambda layer, w: {"gamma": w[0]}),
+}
+
+
+def _with_bias(weights: list[np.ndarray], t: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [*weights, t["bias"]] if "bias" in t else weights
 
 
-def _torch_from_keras(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
-    kind = type(layer).__name__
-    if kind == "Conv2D":
-        out = {"weight": w[0].transpose(3, 2, 0, 1)}
-    elif kind == "Dense":
-        out = {"weight": w[0].T}
-    elif kind == "BatchNormalization":
-        if not layer.scale:
-            w = [np.ones_like(w[0]), *w]
-        return dict(zip(("weight", "bias", "running_mean", "running_var"), w, strict=True))
-    else:
-        raise ConversionError(f"no weight mapping for Keras layer {layer.name} ({kind})")
-    if len(w) > 1:
-        out["bias"] = w[1]
+def _bias_of(out: dict[str, np.ndarray], w: list[np.ndarray], index: int) -> dict[str, np.ndarray]:
+    if len(w) > index:
+        out["bias"] = w[index]
     return out
+
+
+def _mapping(layer: Any) -> tuple[Any, Any]:
+    kind = type(layer).__name__
+    if kind not in _MAPPINGS:
+        raise ConversionError(f"no weight mapping for Keras layer {layer.name} ({kind})")
+    return _MAPPINGS[kind]
+
+
+def _keras_from_torch(layer: Any, t: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The weights of Keras `layer` (in its own order) from the torch tensors of the same module."""
+    try:
+        return _mapping(layer)[0](layer, t)
+    except KeyError as exc:
+        raise ConversionError(f"{layer.name}: the PyTorch module has no tensor {exc}") from None
+
+
+def _torch_from_keras(layer: Any, w: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return _mapping(layer)[1](layer, w)
 
 
 def _by_module(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:

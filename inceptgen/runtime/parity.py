@@ -90,7 +90,8 @@ def randomize_batchnorm(model: Any, generator: Any) -> None:
                 n = module.num_features
                 module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
                 module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+                if module.bias.requires_grad:  # a frozen beta (Keras' center=False) stays 0
+                    module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
                 if module.weight.requires_grad:
                     module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
 

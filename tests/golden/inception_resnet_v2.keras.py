@@ -35,16 +35,16 @@ def conv_norm_act(
     (TensorFlow's rule), "valid", N, (H, W) or (top, bottom, left, right), added by a
     `{name}-pad` layer. `bn_momentum` is Keras' (the weight of the old running average).
     """
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding=padding,
-        dilation_rate=dilation_rate,
-        groups=groups,
-        use_bias=use_bias,
-        name=f"{name}-conv",
-    )(x)
+    window = {
+        "strides": strides,
+        "padding": padding,
+        "dilation_rate": dilation_rate,
+        "use_bias": use_bias,
+    }
+    conv = layers.Conv2D(
+        filters, kernel_size, groups=groups, **window, name=f"{name}-conv"
+    )
+    x = conv(x)
     if bn:
         x = layers.BatchNormalization(
             epsilon=bn_eps, momentum=bn_momentum, scale=scale, name=f"{name}-bn"
@@ -205,24 +205,24 @@ def stem(x, *, name: str):
 def inception_resnet_a(x, *, name: str):
     """Stage `inception_resnet_a`."""
     x = mixed_5b(x, name=f"{name}-mixed_5b")  # 35 x 35 x 320
-    for i in range(10):
-        x = block35(x, scale=0.17, name=f"{name}-repeat-{i}")  # 35 x 35 x 320
+    for i in range(10):  # 35 x 35 x 320
+        x = block35(x, scale=0.17, name=f"{name}-repeat-{i}")
     return x
 
 
 def inception_resnet_b(x, *, name: str):
     """Stage `inception_resnet_b`."""
     x = mixed_6a(x, name=f"{name}-mixed_6a")  # 17 x 17 x 1088
-    for i in range(20):
-        x = block17(x, scale=0.1, name=f"{name}-repeat-{i}")  # 17 x 17 x 1088
+    for i in range(20):  # 17 x 17 x 1088
+        x = block17(x, scale=0.1, name=f"{name}-repeat-{i}")
     return x
 
 
 def inception_resnet_c(x, *, name: str):
     """Stage `inception_resnet_c`."""
     x = mixed_7a(x, name=f"{name}-mixed_7a")  # 8 x 8 x 2080
-    for i in range(9):
-        x = block8(x, scale=0.2, name=f"{name}-repeat-{i}")  # 8 x 8 x 2080
+    for i in range(9):  # 8 x 8 x 2080
+        x = block8(x, scale=0.2, name=f"{name}-repeat-{i}")
     r = block8_branch(x, name=f"{name}-block8_branch")
     x = layers.Add(name=f"{name}-block8_10")([x, r])  # 8 x 8 x 2080
     x = conv_norm_act(x, 1536, 1, name=f"{name}-conv_7b")  # 8 x 8 x 1536

@@ -35,16 +35,16 @@ def conv_norm_act(
     (TensorFlow's rule), "valid", N, (H, W) or (top, bottom, left, right), added by a
     `{name}-pad` layer. `bn_momentum` is Keras' (the weight of the old running average).
     """
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding=padding,
-        dilation_rate=dilation_rate,
-        groups=groups,
-        use_bias=use_bias,
-        name=f"{name}-conv",
-    )(x)
+    window = {
+        "strides": strides,
+        "padding": padding,
+        "dilation_rate": dilation_rate,
+        "use_bias": use_bias,
+    }
+    conv = layers.Conv2D(
+        filters, kernel_size, groups=groups, **window, name=f"{name}-conv"
+    )
+    x = conv(x)
     if bn:
         x = layers.BatchNormalization(
             epsilon=bn_eps, momentum=bn_momentum, scale=scale, name=f"{name}-bn"
