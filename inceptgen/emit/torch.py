@@ -111,6 +111,8 @@ class TorchEmitter(Emitter):
         def body(stmts: list[Stmt], part: str) -> str:
             out = []
             for stmt in stmts:
+                if part == "init":
+                    out += [f"        self.{attr} = {value}\n" for attr, value in stmt.values.get("stored", [])]
                 macro = getattr(macros, f"{stmt.macro}_{part}", None)
                 if macro is not None and "fused_into" not in stmt.values:
                     out.append(str(macro(stmt)))
@@ -138,6 +140,17 @@ class TorchEmitter(Emitter):
             return f"self.{n[1:]}.out_channels" if n.startswith("@") else names[n]
 
         return Py.of(e, name)
+
+    def forward_value(self, stmt: Stmt, key: str, value: Py) -> Py:
+        """A value `forward` reads: a constant as it is, else stored as an attribute by `__init__`.
+
+        `forward` sees only the module's attributes, not `__init__`'s parameters.
+        """
+        if value.known:
+            return value
+        attr = f"{stmt.node.name}_{key}"
+        stmt.values.setdefault("stored", []).append((attr, value))
+        return Py(f"self.{attr}")
 
     def prepare_body(self, stmts: list[Stmt], ch: Channels, view: ScopeView) -> Channels:
         """Fill each statement's values; return the channels after them."""
@@ -270,7 +283,7 @@ class TorchEmitter(Emitter):
         return ch
 
     def _leaky_relu(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        stmt.values["slope"] = self.py(stmt.node.args["slope"], view, stmt)
+        stmt.values["slope"] = self.forward_value(stmt, "slope", self.py(stmt.node.args["slope"], view, stmt))
         return ch
 
     def rank(self, stmt: Stmt) -> int:
@@ -320,7 +333,10 @@ class TorchEmitter(Emitter):
     def _rescale(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         a = stmt.node.args
         offset = self.py(a["offset"], view, stmt)
-        stmt.values.update(factor=self.py(a["factor"], view, stmt, precedence=7), offset=offset)
+        factor = self.py(a["factor"], view, stmt, precedence=7)
+        stmt.values.update(
+            factor=self.forward_value(stmt, "factor", factor), offset=self.forward_value(stmt, "offset", offset)
+        )
         return ch
 
     def _normalize(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
@@ -335,13 +351,14 @@ class TorchEmitter(Emitter):
         a = stmt.node.args
         start, end = self.py(a["start"], view, stmt), a["end"]
         stop = None if _constant(end) == "none" else self.py(end, view, stmt)
+        start, stop = self.forward_value(stmt, "start", start), stop and self.forward_value(stmt, "stop", stop)
         stmt.values.update(start="" if start.is_(0) else start, stop="" if stop is None else stop)
         width = ch if stop is None else end
         return None if width is None else ex.BinOp("-", width, a["start"])
 
     def _shuffle(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         self.helpers.add("channel_shuffle")
-        stmt.values["groups"] = self.py(stmt.node.args["groups"], view, stmt)
+        stmt.values["groups"] = self.forward_value(stmt, "groups", self.py(stmt.node.args["groups"], view, stmt))
         return ch
 
     def _zeropad(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
@@ -351,7 +368,7 @@ class TorchEmitter(Emitter):
             stmt.values["pads"] = const((left, right, top, bottom))
         else:
             self.helpers.add("torch_pads")
-            stmt.values["pads"] = Py(f"torch_pads({pad})")
+            stmt.values["pads"] = self.forward_value(stmt, "pads", Py(f"torch_pads({pad})"))
         return ch
 
     def _droppath(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
@@ -406,7 +423,7 @@ class TorchEmitter(Emitter):
         out = self.prepare_body(stmt.bodies["body"], ch, view)
         self.prepare_body(stmt.bodies["shortcut"], ch, view)
         scale = self.py(node.scale, view, stmt, precedence=7)
-        stmt.values.update(scale=scale, stored_scale=not scale.known, unit=scale.known and scale.value == 1)
+        stmt.values.update(scale=self.forward_value(stmt, "scale", scale), unit=scale.known and scale.value == 1)
         return out
 
     def _gate(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:

@@ -148,6 +148,7 @@ class Block35(nn.Module):
 
     def __init__(self, in_channels: int, scale: float = 0.17) -> None:
         super().__init__()
+        self.residual_scale = scale
         self.branch0_conv = ConvNormAct(in_channels, 32, 1)
         self.branch1_conv1 = ConvNormAct(in_channels, 32, 1)
         self.branch1_conv2 = ConvNormAct(32, 32, 3)
@@ -155,7 +156,6 @@ class Block35(nn.Module):
         self.branch2_conv2 = ConvNormAct(32, 48, 3)
         self.branch2_conv3 = ConvNormAct(48, 64, 3)
         self.conv = ConvNormAct(128, in_channels, 1, bias=True, bn=False, act="linear")
-        self.residual_scale = scale
         self.out_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,12 +199,12 @@ class Block17(nn.Module):
 
     def __init__(self, in_channels: int, scale: float = 0.1) -> None:
         super().__init__()
+        self.residual_scale = scale
         self.branch0_conv = ConvNormAct(in_channels, 192, 1)
         self.branch1_conv1 = ConvNormAct(in_channels, 128, 1)
         self.branch1_conv2 = ConvNormAct(128, 160, (1, 7))
         self.branch1_conv3 = ConvNormAct(160, 192, (7, 1))
         self.conv = ConvNormAct(384, in_channels, 1, bias=True, bn=False, act="linear")
-        self.residual_scale = scale
         self.out_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -274,8 +274,8 @@ class Block8(nn.Module):
 
     def __init__(self, in_channels: int, scale: float = 0.2) -> None:
         super().__init__()
-        self.block8_branch = Block8Branch(in_channels)
         self.residual_scale = scale
+        self.block8_branch = Block8Branch(in_channels)
         self.out_channels = self.block8_branch.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -354,6 +354,7 @@ class InceptionResnetC(nn.Module):
         for i in range(9):
             self.repeat.add(Block8(self.repeat.out_channels, scale=0.2))
         self.block8_branch = Block8Branch(self.repeat.out_channels)
+
         self.conv_7b = ConvNormAct(self.block8_branch.out_channels, 1536, 1)
         self.out_channels = 1536
 

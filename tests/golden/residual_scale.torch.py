@@ -120,11 +120,11 @@ class Res(nn.Module):
 
     def __init__(self, in_channels: int, scale: int) -> None:
         super().__init__()
+        self.residual_scale = scale
         self.branch0_conv = ConvNormAct(in_channels, 4, 1)
         self.branch1_conv1 = ConvNormAct(in_channels, 4, 1)
         self.branch1_conv2 = ConvNormAct(4, 6, 3)
         self.conv = ConvNormAct(10, in_channels, 1, act="linear")
-        self.residual_scale = scale
         self.out_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
