@@ -137,6 +137,8 @@ class TorchEmitter(Emitter):
         def name(n: str) -> str:
             if n == "@in":
                 return "in_channels"
+            if n.startswith("@@"):  # an attribute of the module itself (an if's condition)
+                return f"self.{n[2:]}"
             return f"self.{n[1:]}.out_channels" if n.startswith("@") else names[n]
 
         return Py.of(e, name)
@@ -437,7 +439,7 @@ class TorchEmitter(Emitter):
         stmt.values["cond"] = self.py(node.cond, view, stmt)
         if then == otherwise or then is None or otherwise is None:
             return then if then == otherwise else None
-        return ex.IfElse(ex.Ref(f"@{node.name}"), then, otherwise)
+        return ex.IfElse(ex.Ref(f"@@{node.name}"), then, otherwise)
 
     HANDLERS: ClassVar[dict[type | str, Callable[..., Channels]]] = {
         "conv": _conv,
