@@ -58,9 +58,13 @@ class Row:
     headline: int
     main: Counts | None = None  # without the auxiliary heads
 
+    def with_keras(self, keras: int) -> Row:
+        """The same row where Keras also counts batch-norm running statistics (the checker's figure)."""
+        return Row(Counts(self.counts.total, self.counts.trainable, keras), self.source, self.headline, self.main)
+
 
 def _plain(n: int, source: str) -> Row:
-    """A network without batch-norm: the three counts coincide."""
+    """A network whose PyTorch count is its trainable count; without batch-norm, Keras' too."""
     return Row(Counts(n, n, n), source, n)
 
 
@@ -150,6 +154,55 @@ EXPECTED: dict[str, Row] = {
         "a change is deliberate; budget under 1 M parameters and 60 M MACs",
         354_826,
     ),
+    # ------------------------------------------------------------------ the classic zoo (issue 14)
+    # torchvision is not installable on the CPU machines: its figures (torchvision 0.28,
+    # weights=None, sum of p.numel()) stand as constants; every Keras figure is built live.
+    "resnet18": _plain(11_689_512, "torchvision resnet18(weights=None)").with_keras(11_699_112),
+    "resnet50": _plain(25_557_032, "torchvision resnet50(weights=None)").with_keras(25_610_152),
+    "resnext50_32x4d": _plain(25_028_904, "torchvision resnext50_32x4d(weights=None)").with_keras(25_097_128),
+    "resnet50_keras": Row(
+        Counts(25_583_592, 25_583_592, 25_636_712), "keras.applications.ResNet50(weights=None), built in the test",
+        25_636_712,
+    ),
+    "resnet50_v2": Row(
+        Counts(25_568_360, 25_568_360, 25_613_800), "keras.applications.ResNet50V2(weights=None), built in the test",
+        25_613_800,
+    ),
+    "densenet121": Row(
+        Counts(7_978_856, 7_978_856, 8_062_504),
+        "torchvision densenet121(weights=None): 7,978,856; keras.applications.DenseNet121(weights=None), "
+        "built in the test: 8,062,504 / trainable 7,978,856",
+        7_978_856,
+    ),
+    "xception": Row(
+        Counts(22_855_952, 22_855_952, 22_910_480), "keras.applications.Xception(weights=None), built in the test",
+        22_910_480,
+    ),
+    "mobilenet_v2": Row(
+        Counts(3_504_872, 3_504_872, 3_538_984),
+        "torchvision mobilenet_v2(weights=None): 3,504,872; keras.applications.MobileNetV2(weights=None), "
+        "built in the test: 3,538,984 / trainable 3,504,872",
+        3_504_872,
+    ),
+    "mobilenet_v3_large": _plain(5_483_032, "torchvision mobilenet_v3_large(weights=None)").with_keras(5_507_432),
+    "mobilenet_v3_large_keras": Row(
+        Counts(5_483_032, 5_483_032, 5_507_432),
+        "keras.applications.MobileNetV3Large(weights=None), built in the test",
+        5_507_432,
+    ),
+    "efficientnet_b0": _plain(5_288_548, "torchvision efficientnet_b0(weights=None)").with_keras(5_330_564),
+    "efficientnet_b0_keras": Row(
+        Counts(5_288_548, 5_288_548, 5_330_571),
+        "keras.applications.EfficientNetB0(weights=None), built in the test (B1-B3: EFFICIENTNET_VARIANTS)",
+        5_330_571,
+    ),
+    "squeezenet1_1": _plain(1_235_496, "torchvision squeezenet1_1(weights=None)"),
+    "vgg16": _plain(
+        138_357_544, "torchvision vgg16(weights=None) = keras.applications.VGG16(weights=None), built in the test"
+    ),
+    "convnext_tiny": _plain(28_589_128, "torchvision convnext_tiny(weights=None)"),
+    "convnext_tiny_keras": _plain(28_589_128, "keras.applications.ConvNeXtTiny(weights=None), built in the test"),
+    "shufflenet_v2_x1_0": _plain(2_278_604, "torchvision shufflenet_v2_x1_0(weights=None)").with_keras(2_294_784),
 }
 
 #: Budget of the model CI trains (issue 7): small enough for minutes of CPU training.
@@ -203,7 +256,10 @@ def _keras_counts(model, skip: tuple[str, ...] = ()) -> tuple[int, int]:
 
 
 def _keras_shapes(model, skip: tuple[str, ...] = ()) -> Counter:
-    return Counter(tuple(w.shape) for layer in _keras_layers(model, skip) for w in layer.weights)
+    """Weight shapes, singleton axes dropped: a 1x1 Conv2D kernel (1, 1, C, D) is a Dense's (C, D)."""
+    return Counter(
+        tuple(d for d in w.shape if d != 1) for layer in _keras_layers(model, skip) for w in layer.weights
+    )
 
 
 def _header(name: str) -> list[str]:
@@ -324,7 +380,28 @@ REFERENCES: dict[str, Reference] = {
     "inception_v3_cifar_slim": Reference("keras", _seed004("slim")),
     "inception_v3_cifar_slim352": Reference("keras", _seed004("slim352")),
     "inception_resnet_v2": Reference("keras", _keras_app("InceptionResNetV2")),
+    "resnet50_keras": Reference("keras", _keras_app("ResNet50")),
+    "resnet50_v2": Reference("keras", _keras_app("ResNet50V2")),
+    "densenet121": Reference("keras", _keras_app("DenseNet121")),
+    "xception": Reference("keras", _keras_app("Xception")),
+    "mobilenet_v2": Reference("keras", _keras_app("MobileNetV2")),
+    "mobilenet_v3_large_keras": Reference("keras", _keras_app("MobileNetV3Large")),
+    "efficientnet_b0_keras": Reference("keras", _keras_app("EfficientNetB0")),
+    "vgg16": Reference("keras", _keras_app("VGG16")),
+    "convnext_tiny_keras": Reference("keras", _keras_app("ConvNeXtTiny")),
 }
+
+#: keras.applications' EfficientNet B1-B3 against the variants of efficientnet_b0_keras.
+EFFICIENTNET_VARIANTS = {"b1": "EfficientNetB1", "b2": "EfficientNetB2", "b3": "EfficientNetB3"}
+
+
+@pytest.mark.parametrize("variant", sorted(EFFICIENTNET_VARIANTS))
+def test_efficientnet_variants_match_keras_applications(variant: str) -> None:
+    spec = inceptgen.load("@efficientnet_b0_keras", variant=variant)
+    reference = _keras_app(EFFICIENTNET_VARIANTS[variant])()
+    assert spec.checked.input_shape == (3, *reference.input_shape[1:3])
+    assert (spec.checked.keras_params, spec.checked.trainable_params) == _keras_counts(reference)
+    assert _keras_shapes(spec.to_keras()) == _keras_shapes(reference)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
