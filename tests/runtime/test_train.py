@@ -423,6 +423,7 @@ def _garbage(path: Path) -> Path:
         ({"precision": "16"}, "--precision 16 needs a GPU"),
         ({"jit_compile": True}, "--jit-compile is a keras option"),
         ({"replicas": 2}, "--replicas is a keras option"),
+        ({"sync_bn": True}, "--sync-bn synchronises batch-norm between processes; this run has one"),
         ({"target": "keras", "compile": True}, "--compile is a torch option"),
         ({"target": "keras", "precision": "16"}, "--precision 16 needs a GPU"),
         ({"target": "keras", "device": "mps"}, "--device mps is a PyTorch device"),
