@@ -69,7 +69,9 @@ def image_folder(root: Path, per_class: int) -> Path:
     return root
 
 
-def images_per_s(spec: str, data: str, images: int, batch: int, row: tuple, work: Path, sets: list[str]) -> str:
+def images_per_s(
+    spec: str, data: str, images: int, batch: int, row: tuple, work: Path, sets: list[str]
+) -> tuple[int, str]:
     label, target, extra, processes = row
     out = work / f"run_{abs(hash((spec, label)))}"
     args = [sys.executable, "-m", "inceptgen", "train", spec, *sets, "--target", target, "--data", data]
@@ -83,11 +85,12 @@ def images_per_s(spec: str, data: str, images: int, batch: int, row: tuple, work
     if done.returncode != 0:
         raise SystemExit(f"{label}: {done.stderr[-2000:]}")
     last = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
-    return f"{last['images_per_s']:.0f}"
+    trained = json.loads((out / "summary.json").read_text())["data"]["train_images"]  # class-balanced: <= images
+    return trained, f"{last['images_per_s']:.0f}"
 
 
 def table(spec: str, data: str, images: int, batch: int, rows: list, work: Path, sets: list[str]) -> list[list[object]]:
-    return [[row[0], row[3], images, images_per_s(spec, data, images, batch, row, work, sets)] for row in rows]
+    return [[row[0], row[3], *images_per_s(spec, data, images, batch, row, work, sets)] for row in rows]
 
 
 def main() -> None:
