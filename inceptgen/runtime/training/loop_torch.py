@@ -40,7 +40,7 @@ def backend(config: TrainConfig) -> Backend:
     except TrainingError as err:
         err.all_ranks = ranks.distributed  # type: ignore[attr-defined] - the same on every rank: rank 0 says it
         raise
-    distributed.join(ranks, placement.kind)
+    distributed.join(ranks, placement.device)
     where = str(placement.device)
     if ranks.distributed:
         where += f", {ranks.world} processes (DDP, {'nccl' if placement.kind == 'cuda' else 'gloo'})"
