@@ -705,11 +705,18 @@ def train_cmd(
 
 @contextlib.contextmanager
 def _quiet_on_other_ranks() -> Iterator[None]:
-    """In a distributed run, an error every rank agreed on is printed by rank 0 alone."""
+    """In a distributed run, an error every rank agreed on is printed by rank 0 alone.
+
+    The other ranks wait for rank 0 to exit first (the launcher then stops them): were they
+    to exit first, the launcher could stop rank 0 before it has printed the message.
+    """
     try:
         yield
     except InceptgenError as err:
         if getattr(err, "all_ranks", False) and os.environ.get("RANK", "0") != "0":
+            import time
+
+            time.sleep(60)
             raise typer.Exit(EXIT_USAGE) from None
         raise
 

@@ -116,6 +116,13 @@ def test_the_launcher_refuses_more_processes_than_images_in_one_line(tmp_path: P
     assert not (tmp_path / "r").exists()
 
 
+def test_sync_bn_on_the_cpu_is_refused_once(tmp_path: Path) -> None:
+    args = train_args(spec_file(tmp_path), "torch", out=tmp_path / "run", sync_bn=True)
+    done = inceptgen(*args, "--nproc-per-node", "2")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --sync-bn needs CUDA devices: PyTorch's SyncBatchNorm does not run on cpu"
+
+
 def _rank_pid(rank: int, marker: str) -> int | None:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

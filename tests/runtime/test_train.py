@@ -423,6 +423,7 @@ def _garbage(path: Path) -> Path:
         ({"precision": "16"}, "--precision 16 needs a GPU"),
         ({"jit_compile": True}, "--jit-compile is a keras option"),
         ({"replicas": 2}, "--replicas is a keras option"),
+        ({"sync_bn": True}, "--sync-bn synchronises batch-norm between processes; this run has one"),
         ({"target": "keras", "compile": True}, "--compile is a torch option"),
         ({"target": "keras", "precision": "16"}, "--precision 16 needs a GPU"),
         ({"target": "keras", "device": "mps"}, "--device mps is a PyTorch device"),
@@ -699,3 +700,21 @@ def test_an_image_that_fails_to_decode_stops_training_with_its_name(tmp_path: Pa
     with pytest.raises(datalib.DataError, match=r"class2/0.png: cannot read image") as caught:
         train(spec, target, str(folder), out=tmp_path / "run", epochs=1, batch_size=12, workers=2)
     assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_evaluate_labels_a_partial_test_folder_as_the_run_did(tmp_path: Path) -> None:
+    """A test folder without class0 still gives class1 label 1: the classes come from run.json."""
+    spec = inceptgen.load(FOLDER_SPEC)
+    folder = _image_folder(tmp_path / "images")
+    train(spec, "torch", str(folder), out=tmp_path / "run", epochs=1, batch_size=12, lr=0.05)
+    partial = tmp_path / "partial"
+    shutil.copytree(folder / "test", partial / "test")
+    shutil.rmtree(partial / "test" / "class0")
+    full = evaluate(spec, "torch", tmp_path / "run" / "model.pt", str(folder))
+    part = evaluate(spec, "torch", tmp_path / "run" / "model.pt", str(partial))
+    assert part["images"] == 8 and full["images"] == 12
+    classes = tuple(json.loads((tmp_path / "run" / "run.json").read_text())["classes"])
+    as_run = datalib.resolve_data(str(partial), splits=("test",), classes=classes)
+    alone = datalib.resolve_data(str(partial), splits=("test",))
+    assert sorted(set(as_run.test.labels.tolist())) == [1, 2]  # what evaluate scored against
+    assert sorted(set(alone.test.labels.tolist())) == [0, 1]  # what the folder alone would say

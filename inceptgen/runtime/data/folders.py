@@ -43,11 +43,14 @@ def _pil() -> Any:
 # the folder's files
 
 
-def scan_image_folder(path: str | os.PathLike[str], splits: tuple[str, ...] = ("train", "test")) -> Dataset:
+def scan_image_folder(
+    path: str | os.PathLike[str], splits: tuple[str, ...] = ("train", "test"), classes: tuple[str, ...] | None = None
+) -> Dataset:
     """Index an image folder without decoding it.
 
     Class names are the sorted sub-folders of `train/` (of `test/` when only the test
-    split is asked for); `test/` may hold a subset of them. Files whose header cannot be
+    split is asked for, unless `classes` names them, as a run's run.json does); `test/` may
+    hold a subset of them. Files whose header cannot be
     read, or that exceed :data:`MAX_IMAGE_PIXELS`, are left out and listed in
     `Dataset.skipped`.
 
@@ -61,7 +64,8 @@ def scan_image_folder(path: str | os.PathLike[str], splits: tuple[str, ...] = ("
         if not split_dir.is_dir():
             raise DataError(f"image folder {root}: missing directory {split_dir}")
     class_root = dirs.get("train", dirs["test"])
-    classes = tuple(sorted(p.name for p in class_root.iterdir() if _visible_dir(p)))
+    if classes is None:
+        classes = tuple(sorted(p.name for p in class_root.iterdir() if _visible_dir(p)))
     if not classes:
         raise DataError(f"image folder {class_root}: no class sub-folders")
     skipped: list[tuple[str, str]] = []

@@ -21,6 +21,7 @@ def resolve_data(
     download: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     splits: tuple[str, ...] = ALL_SPLITS,
+    classes: tuple[str, ...] | None = None,
 ) -> Dataset:
     """Load a dataset named on the command line.
 
@@ -32,6 +33,8 @@ def resolve_data(
         download: for a word, fetch the archive if it is not cached.
         cache_dir: cache folder for words; default :func:`default_cache_dir`.
         splits: the splits needed: both for training, ("test",) for evaluation.
+        classes: an image folder's class names in label order (evaluation passes the
+            run's), instead of its sub-folders' sorted names.
 
     Raises:
         DataError: if the data is missing, not recognised, or invalid.
@@ -48,7 +51,7 @@ def resolve_data(
     if path.is_file() or is_cifar_dir(path):
         return load_cifar(path, splits)
     if any((path / name).is_dir() for name in splits):
-        return scan_image_folder(path, splits)
+        return scan_image_folder(path, splits, classes)
     raise DataError(
         f"{path}: not a CIFAR folder (cifar-10-batches-py/, batches.meta) nor an image "
         "folder (train/<class>/, test/<class>/)"

@@ -53,13 +53,16 @@ def ranks_from_env(environ: dict[str, str] | None = None) -> Ranks:
     return ranks
 
 
-def join(ranks: Ranks, device_type: str) -> None:
+def join(ranks: Ranks, device: Any) -> None:
     """Join the process group: NCCL between CUDA devices, gloo otherwise."""
+    import torch
     import torch.distributed as dist
 
     if not ranks.distributed or dist.is_initialized():
         return
-    backend = "nccl" if device_type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL's object collectives use the current device
+    backend = "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl" and not dist.is_nccl_available():
         raise TrainingError("this PyTorch build has no NCCL: distributed CUDA training needs it")
     dist.init_process_group(backend=backend, timeout=TIMEOUT)

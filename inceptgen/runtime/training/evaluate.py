@@ -60,7 +60,7 @@ def evaluate(
         raise TrainingError(f"checkpoint {checkpoint} does not exist")
     digest = "verified" if verify_digest(checkpoint) else "none beside the checkpoint"
     run = _run_record(checkpoint)
-    dataset = _dataset(data, download, run is not None, checkpoint)
+    dataset = _dataset(data, download, run, checkpoint)
     size = check_model_fits(spec, dataset)
     mean, std, normalised_by, seed = _normalisation(run, dataset)
     test = dataset.test
@@ -81,10 +81,10 @@ def evaluate(
     }
 
 
-def _dataset(data: str, download: bool, have_run: bool, checkpoint: Path) -> Dataset:
-    """The test split; the training split too when there is no run.json to normalise by."""
-    if have_run:
-        return datalib.resolve_data(data, download=download, splits=("test",))
+def _dataset(data: str, download: bool, run: dict[str, Any] | None, checkpoint: Path) -> Dataset:
+    """The test split (labelled as the run was); the training split too when there is no run.json."""
+    if run is not None:
+        return datalib.resolve_data(data, download=download, splits=("test",), classes=tuple(run["classes"]))
     try:
         return datalib.resolve_data(data, download=download)
     except datalib.DataError as err:

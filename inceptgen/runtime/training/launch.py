@@ -75,10 +75,10 @@ def _quiet_elastic_logs() -> None:
 
 def _report(failed: object, run_dir: Path | None) -> int:
     codes = {rank: failure.exitcode for rank, failure in failed.failures.items()}  # type: ignore[attr-defined]
-    if all(code == EXIT_USAGE for code in codes.values()):
-        return EXIT_USAGE  # the same user error everywhere: rank 0 has printed it
     rank, first = failed.get_first_failure()  # type: ignore[attr-defined] - the cause; the agent stopped the rest
     code = first.exitcode
+    if code == EXIT_USAGE or all(c == EXIT_USAGE for c in codes.values()):
+        return EXIT_USAGE  # a user error, which rank 0 has printed (the other ranks wait for it to exit)
     how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
     sys.stderr.write(f"error: rank {rank} {how}; the other ranks were stopped{_resumable(run_dir)}\n")
     return 1

@@ -34,8 +34,13 @@ def backend(config: TrainConfig) -> Backend:
     """A PyTorch run: its device, and the process group torchrun asked for (joined here)."""
     ranks = distributed.ranks_from_env()
     local = ranks.local_rank if ranks.distributed else None
-    placement = torch_placement(config.device, config.precision, local)
-    distributed.join(ranks, placement.kind)
+    try:
+        placement = torch_placement(config.device, config.precision, local)
+        _check_sync_bn(config, ranks, placement)
+    except TrainingError as err:
+        err.all_ranks = ranks.distributed  # type: ignore[attr-defined] - the same on every rank: rank 0 says it
+        raise
+    distributed.join(ranks, placement.device)
     where = str(placement.device)
     if ranks.distributed:
         where += f", {ranks.world} processes (DDP, {'nccl' if placement.kind == 'cuda' else 'gloo'})"
@@ -52,6 +57,18 @@ def backend(config: TrainConfig) -> Backend:
         lambda value: distributed.broadcast(ranks, value),
         distributed.leave,
     )
+
+
+def _check_sync_bn(config: TrainConfig, ranks: Ranks, placement: TorchPlacement) -> None:
+    if not config.sync_bn:
+        return
+    if not ranks.distributed:
+        raise TrainingError(
+            "--sync-bn synchronises batch-norm between processes; this run has one",
+            hint="run it under torchrun or with --nproc-per-node N",
+        )
+    if placement.kind != "cuda":
+        raise TrainingError(f"--sync-bn needs CUDA devices: PyTorch's SyncBatchNorm does not run on {placement.kind}")
 
 
 def predictor(spec: Any, checkpoint: Path, config: TrainConfig) -> Any:

@@ -270,15 +270,29 @@ def _run(
             recorder.events.close()
     if not backend.main:
         return {"rank": backend.ranks.rank}
+    return _finish(spec, config, files, session, backend, recorder, progress, started)
+
+
+def _finish(
+    spec: Any,
+    config: TrainConfig,
+    files: RunFiles,
+    session: _Session,
+    backend: Backend,
+    recorder: EpochRecorder,
+    progress: EpochProgress,
+    started: float,
+) -> dict[str, Any]:
+    """Write summary.json and say how the run ended (rank 0)."""
     run = {
         "start_epoch": session.journal.epochs_done,
         "wall_seconds": time.perf_counter() - started,
         "placement": {"where": backend.where, "world_size": backend.ranks.world},
-        "framework_params": trainer.framework_params,
+        "framework_params": session.trainer.framework_params,
         "checkpoint": files.checkpoint(config.target).name,
         "best_checkpoint": files.best(config.target).name,
     }
-    result = summary(spec, config, prepared, recorder.journal.records, run)
+    result = summary(spec, config, session.prepared, recorder.journal.records, run)
     atomic_write(files.summary, json.dumps(result, indent=2) + "\n")
     progress.message(
         f"test accuracy {result['test_accuracy']:.1%} (top-5 {result['test_top5']:.1%}) after "
