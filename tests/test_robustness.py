@@ -471,7 +471,7 @@ def test_interrupted_checkpoint_write_keeps_the_old_file(tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
 
-@pytest.mark.parametrize("module", ["train.py", "convert.py"])
+@pytest.mark.parametrize("module", ["training/loop_torch.py", "training/loop_keras.py", "convert.py"])
 def test_checkpoints_are_written_through_atomic_path(module: str) -> None:
     """Every `torch.save`, `save_weights` and `np.savez` of the runtime writes a temporary file
     inside `with atomic_path(...)`, renamed over the checkpoint only when complete."""
