@@ -161,11 +161,13 @@ EXPECTED: dict[str, Row] = {
     "resnet50": _plain(25_557_032, "torchvision resnet50(weights=None)").with_keras(25_610_152),
     "resnext50_32x4d": _plain(25_028_904, "torchvision resnext50_32x4d(weights=None)").with_keras(25_097_128),
     "resnet50_keras": Row(
-        Counts(25_583_592, 25_583_592, 25_636_712), "keras.applications.ResNet50(weights=None), built in the test",
+        Counts(25_583_592, 25_583_592, 25_636_712),
+        "keras.applications.ResNet50(weights=None), built in the test",
         25_636_712,
     ),
     "resnet50_v2": Row(
-        Counts(25_568_360, 25_568_360, 25_613_800), "keras.applications.ResNet50V2(weights=None), built in the test",
+        Counts(25_568_360, 25_568_360, 25_613_800),
+        "keras.applications.ResNet50V2(weights=None), built in the test",
         25_613_800,
     ),
     "densenet121": Row(
@@ -175,7 +177,8 @@ EXPECTED: dict[str, Row] = {
         7_978_856,
     ),
     "xception": Row(
-        Counts(22_855_952, 22_855_952, 22_910_480), "keras.applications.Xception(weights=None), built in the test",
+        Counts(22_855_952, 22_855_952, 22_910_480),
+        "keras.applications.Xception(weights=None), built in the test",
         22_910_480,
     ),
     "mobilenet_v2": Row(
@@ -257,9 +260,7 @@ def _keras_counts(model, skip: tuple[str, ...] = ()) -> tuple[int, int]:
 
 def _keras_shapes(model, skip: tuple[str, ...] = ()) -> Counter:
     """Weight shapes, singleton axes dropped: a 1x1 Conv2D kernel (1, 1, C, D) is a Dense's (C, D)."""
-    return Counter(
-        tuple(d for d in w.shape if d != 1) for layer in _keras_layers(model, skip) for w in layer.weights
-    )
+    return Counter(tuple(d for d in w.shape if d != 1) for layer in _keras_layers(model, skip) for w in layer.weights)
 
 
 def _header(name: str) -> list[str]:

@@ -7,8 +7,8 @@ the copy's own depth, so depth alone is not enough). Branches of a `concat` are 
 the same way: from explicit `branch` nodes where the checker gives them, otherwise
 from the layers' `branchN_` name prefixes and their shapes.
 
-Only the public `NodeInfo` attributes are read (`path`, `op`, `in_shape`, `out_shape`,
-`params`, `depth`, `is_container`), never the IR's classes.
+The public `NodeInfo` attributes are read (`path`, `op`, `in_shape`, `out_shape`, `params`,
+`depth`, `is_container`), and a concat's IR node for its branches (`ir.walk` over each body).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from inceptgen import ir
 
 __all__ = ["Item", "build_tree"]
 
@@ -72,8 +74,27 @@ def build_tree(nodes: Sequence[Any]) -> list[Item]:
             stack.append(item)
     for item in root.descendants():
         if item.op == "concat" and not all(c.op == "branch" for c in item.children):
-            item.children = _branches(item.info, item.children)
+            item.children = _ir_branches(item) or _branches(item.info, item.children)
     return root.children
+
+
+def _ir_branches(concat: Item) -> list[Item] | None:
+    """A concat's branches from its IR node: each child goes to the branch whose body holds it.
+
+    An empty branch (the concat's input itself) keeps its place as an `identity`.
+    """
+    node = concat.info.node
+    branches = getattr(node, "branches", None)
+    if not branches:
+        return None
+    owner = {id(n): i for i, branch in enumerate(branches) for n in ir.walk(branch.body)}
+    groups: list[list[Item]] = [[] for _ in branches]
+    for child in concat.children:
+        index = owner.get(id(child.info.node))
+        if index is None:
+            return None
+        groups[index].append(child)
+    return [Item(None, "branch", members) if members else Item(None, "identity") for members in groups]
 
 
 # --------------------------------------------------------------------------- branches by name
