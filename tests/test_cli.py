@@ -90,6 +90,9 @@ def write_bad(tmp_path: Path, name: str) -> tuple[Path, int, int]:
         (["check", "{good}", "--set", "classes=)"], 2, "stderr", "--set 'classes=)'"),
         (["check", "{good}", "--set", "classes="], 2, "stderr", "--set classes= has no value"),  # 0.1: "unexpected ')'"
         (["parity", "--help"], 0, "stdout", "relative"),  # 0.1 called --tol absolute
+        (["check", "@efficientnet_b0", "--variant", "b1"], 0, "stdout", "7,794,184 parameters"),
+        (["check", "@efficientnet_b0", "--variant", "b9"], 2, "stderr", "no variant 'b9'"),
+        (["check", "@resnet18", "--variant", "b1"], 2, "stderr", "variants: none"),
         (["check", "{good}", "--set", "nonesuch=1"], 2, "stderr", "no parameter 'nonesuch'"),
         (["check", "{good}", "--set", "input=3x1x1"], 2, "stderr", "error:"),
         (["check", "{missing}"], 2, "stderr", "cannot read spec"),
@@ -675,3 +678,17 @@ if __name__ == "__main__" and sys.argv[1:] == ["--update-readme"]:
     start = text.index(shown, text.index("```python\n"))
     README.write_text(text[:start] + generated + text[start + len(shown) :], encoding="utf-8")
     print(f"updated {README}")
+
+
+def test_specs_lists_variants() -> None:
+    result = invoke("specs")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "@efficientnet_b0 " in line)
+    assert "b1, b2, b3" in row
+
+
+def test_compile_names_the_variant_in_the_header() -> None:
+    result = invoke("compile", "@efficientnet_b0", "-t", "torch", "--variant", "b2")
+    assert result.exit_code == 0, result.output
+    assert "with variant b2" in result.stdout.splitlines()[0]
+    assert "input_shape: tuple[int, int, int] = (3, 260, 260)" in result.stdout

@@ -64,7 +64,7 @@ def check_resources_are_real_files(wheel: Path) -> None:
         for required in ("inceptgen/grammars/incept.lark", "inceptgen/templates/torch/module.py.j2"):
             assert required in infos
         assert any(n.startswith("inceptgen/specs/") and n.endswith(".incept") for n in infos)
-        assert "inceptgen/cli.py" in infos
+        assert "inceptgen/cli/__init__.py" in infos
         (entry_points,) = [n for n in infos if n.endswith(".dist-info/entry_points.txt")]
         assert "inceptgen = inceptgen.cli:main" in zf.read(entry_points).decode()
 

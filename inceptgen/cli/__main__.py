@@ -1,0 +1,5 @@
+"""`python -m inceptgen.cli`."""
+
+from inceptgen.cli import main
+
+main()
