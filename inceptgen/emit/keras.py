@@ -196,7 +196,11 @@ class KerasEmitter(Emitter):
         cls = "MaxPooling2D" if kind == "max" else "AveragePooling2D"
         if pad == "valid" and (not ceil or _pair(stride.value) == (1, 1)):
             return {"helper": False, "cls": cls, "args": [kernel, f"strides={stride}"]}
-        if pad == "same" and (kind == "max" or not count_pad):  # TensorFlow's own "same" is the spec's
+        odd = kernel.known and all(k % 2 for k in _pair(kernel.value) or (0,))
+        symmetric = _pair(stride.value) == (1, 1) and odd
+        # Keras' own "same" is the spec's; Keras' torch backend pads average pooling symmetrically,
+        # so an average over asymmetric "same" padding is built from explicit, masked layers.
+        if pad == "same" and (kind == "max" or (symmetric and not count_pad)):
             return {"helper": False, "cls": cls, "args": [kernel, f"strides={stride}", 'padding="same"']}
         self.helpers |= {"pool2d", "explicit_padding", "Pad2D", "MaskedAveragePooling2D"}
         extra = kwargs(

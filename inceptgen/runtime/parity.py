@@ -96,6 +96,13 @@ def randomize_batchnorm(model: Any, generator: Any) -> None:
                     module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
 
 
+def _numpy(tensor: Any) -> np.ndarray:
+    """A Keras output as numpy, whatever the backend (the torch backend's tensors carry grad)."""
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(keras.ops.stop_gradient(tensor)))
+
+
 def _nchw(array: np.ndarray) -> np.ndarray:
     return array.transpose(0, 3, 1, 2) if array.ndim == 4 else array
 
@@ -146,7 +153,7 @@ def _first_divergence(checked, torch_model, keras_model, x, x_nhwc, tol: float) 
     _, torch_inner = _torch_outputs(torch_model, x, {}, set(probes))
     common = [p for p in paths if p in torch_inner and p in probes]
     probe = keras.Model(keras_model.inputs, [probes[p].output for p in common])
-    keras_inner = dict(zip(common, (np.asarray(t) for t in probe(x_nhwc, training=False)), strict=True))
+    keras_inner = dict(zip(common, (_numpy(t) for t in probe(x_nhwc, training=False)), strict=True))
     # A node's verdict counts once all its descendants ran: pick the divergent node that finishes first.
     order = {p: i for i, p in enumerate(paths)}
     finish = {p: max(order[q] for q in paths if q == p or q.startswith(p + ".")) for p in common}
@@ -188,7 +195,7 @@ def run_parity(spec: Any, tol: float = 1e-4, batch: int = 2, seed: int = 0, opti
     theirs = keras_model(x_nhwc, training=False)
     theirs = theirs if isinstance(theirs, list | tuple) else [theirs]
     names = ["main", *aux_after]
-    outputs = [compare(n, ours[n], _nchw(np.asarray(t))) for n, t in zip(names, theirs, strict=True)]
+    outputs = [compare(n, ours[n], _nchw(_numpy(t))) for n, t in zip(names, theirs, strict=True)]
     report = ParityReport(spec.model.name, (batch, *spec.checked.input_shape), tol, outputs, optimize)
     if not report.ok:
         report.first_divergence = _first_divergence(spec.checked, reference, keras_model, x, x_nhwc, tol)

@@ -1,0 +1,71 @@
+"""The generated Keras module runs unchanged on every Keras 3 backend, computing PyTorch's function.
+
+Keras picks its backend when first imported, so each backend runs in its own interpreter
+(`KERAS_BACKEND`), over every stdlib spec (at the smallest input of at least 32 x 32 that
+its layers allow) and every trap spec. TensorFlow, the default backend, is covered by
+tests/runtime/test_models.py and test_parity.py in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import inceptgen
+from inceptgen.errors import InceptgenError
+from inceptgen.stdlib import list_specs
+
+TRAPS = sorted((Path(__file__).parent.parent / "fixtures" / "parity").glob("*.incept"))
+
+
+def _small_input(name: str) -> str | None:
+    """The smallest square input from 32 up that the spec checks with (None: its own)."""
+    c, h, _ = inceptgen.load(f"@{name}").checked.input_shape
+    for size in range(32, h):
+        try:
+            inceptgen.load(f"@{name}", input=f"{c}x{size}x{size}")
+        except InceptgenError:
+            continue
+        return f"{c}x{size}x{size}"
+    return None
+
+
+_SCRIPT = """
+import json, sys
+import inceptgen
+from inceptgen.runtime.parity import run_parity
+results = {}
+for ref, size in json.loads(sys.argv[1]):
+    spec = inceptgen.load(ref, **({"input": size} if size else {}))
+    report = run_parity(spec, tol=1e-5, batch=1)
+    results[ref] = [report.ok, max(o.max_rel for o in report.outputs), report.first_divergence]
+import keras
+print(json.dumps({"backend": keras.backend.backend(), "results": results}))
+"""
+
+
+#: The cases run in this many interpreters per backend, so that parallel workers share them
+#: (building a Keras model is several times slower on JAX than on TensorFlow).
+CHUNKS = 3
+
+
+@pytest.mark.parametrize("chunk", range(CHUNKS))
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_spec_agrees_on_every_keras_backend(backend: str, chunk: int) -> None:
+    every = [(f"@{n}", _small_input(n)) for n in list_specs()] + [(str(p), None) for p in TRAPS]
+    cases = every[chunk::CHUNKS]
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, json.dumps(cases)], capture_output=True, text=True, env=env, timeout=1800
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["backend"] == backend
+    failed = {ref: r for ref, r in report["results"].items() if not r[0]}
+    assert not failed, failed
+    assert len(report["results"]) == len(cases)
