@@ -24,7 +24,9 @@ from inceptgen.ops import ACTIVATIONS
 __all__ = ["KerasEmitter", "channels_last", "CUSTOM_LAYERS"]
 
 #: The layer classes generated modules define (registered with Keras, so that `.keras` files load).
-CUSTOM_LAYERS = frozenset({"Pad2D", "MaskedAveragePooling2D", "DropPath", "LayerScale", "ChannelSlice"})
+CUSTOM_LAYERS = frozenset(
+    {"Pad2D", "MaskedAveragePooling2D", "DropPath", "LayerScale", "ChannelSlice", "LocalResponseNorm"}
+)
 
 #: conv_norm_act's defaults when no conv of the model says otherwise.
 _CONV_DEFAULTS: dict[str, object] = {
@@ -270,6 +272,11 @@ class KerasEmitter(Emitter):
         self.helpers.add("explicit_padding")
         return {"pads": Py(f"explicit_padding({pad})")}
 
+    def _lrn(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
+        self.helpers.add("LocalResponseNorm")
+        a = stmt.node.args
+        return {"args": [self.py(a[key], view, stmt) for key in ("size", "alpha", "beta", "k")]}
+
     def _droppath(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         self.helpers.add("DropPath")
         return {"rate": self.py(stmt.node.args["rate"], view, stmt)}
@@ -328,6 +335,7 @@ class KerasEmitter(Emitter):
         "slice": _slice,
         "shuffle": _shuffle,
         "zeropad": _zeropad,
+        "lrn": _lrn,
         ir.Call: _call,
         ir.Repeat: _repeat,
         ir.Concat: _nothing,

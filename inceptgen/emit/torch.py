@@ -373,6 +373,11 @@ class TorchEmitter(Emitter):
             stmt.values["pads"] = self.forward_value(stmt, "pads", Py(f"torch_pads({pad})"))
         return ch
 
+    def _lrn(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
+        a = stmt.node.args
+        stmt.values["args"] = [self.py(a[key], view, stmt) for key in ("size", "alpha", "beta", "k")]
+        return ch
+
     def _droppath(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         self.helpers.add("DropPath")
         stmt.values["rate"] = self.py(stmt.node.args["rate"], view, stmt)
@@ -465,6 +470,7 @@ class TorchEmitter(Emitter):
         "slice": _slice,
         "shuffle": _shuffle,
         "zeropad": _zeropad,
+        "lrn": _lrn,
         ir.Call: _call,
         ir.Repeat: _repeat,
         ir.Concat: _concat,

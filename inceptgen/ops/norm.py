@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inceptgen import expr as ex
 from inceptgen.ops.base import Inferred, LayerContext, Op, Opt
-from inceptgen.ops.kinds import FLAG, NUMBER, NUMBERS, POSITIVE, UNIT, optional
+from inceptgen.ops.kinds import COUNT, FLAG, NUMBER, NUMBERS, POSITIVE, UNIT, optional
 
 __all__ = ["NORM"]
 
@@ -44,6 +44,11 @@ def _normalize(ctx: LayerContext) -> Inferred:
 
 
 def _same(ctx: LayerContext) -> Inferred:
+    return Inferred(ctx.shape)
+
+
+def _lrn(ctx: LayerContext) -> Inferred:
+    ctx.need_map()
     return Inferred(ctx.shape)
 
 
@@ -102,5 +107,19 @@ NORM = (
         {},
         _normalize,
         category="input",
+    ),
+    Op(
+        "lrn",
+        "local response normalisation across channels, as Caffe and PyTorch define it: "
+        "x / (k + alpha / size * sum of x^2 over `size` neighbouring channels) ^ beta",
+        {
+            "size": Opt(COUNT, ex.Num(5), "channels in the window: c - size // 2 .. c + (size - 1) // 2"),
+            "alpha": Opt(NUMBER, ex.Num(1e-4), "the scale, divided by size (TensorFlow's alpha is not)"),
+            "beta": Opt(NUMBER, ex.Num(0.75), "the exponent"),
+            "k": Opt(NUMBER, ex.Num(1.0), "the additive constant (TensorFlow's bias)"),
+        },
+        {},
+        _lrn,
+        category="normalisation",
     ),
 )
