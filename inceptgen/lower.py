@@ -254,8 +254,8 @@ def _apply_option(op: Op, option: sx.Option, args: dict) -> None:
     if option.key not in op.valued:
         raise _unknown_option(op, option)
     value = option.value
-    if isinstance(value, ex.Ref) and value.name in ("same", "valid") and option.key == "pad":
-        value = ex.Str(value.name, value.span)
+    if isinstance(value, ex.Ref) and value.name in op.options[option.key].kind.words:
+        value = ex.Str(value.name, value.span)  # a word of the option (`pad same`), not a parameter
     args[option.key] = value
     for key, implied in op.options[option.key].implies.items():
         args[key] = dataclasses.replace(implied, span=option.span)

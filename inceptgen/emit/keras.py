@@ -32,9 +32,11 @@ CUSTOM_LAYERS = frozenset(
 _CONV_DEFAULTS: dict[str, object] = {
     "strides": 1, "padding": "same", "dilation_rate": 1, "groups": 1, "kind": "conv", "use_bias": True, "bn": False,
     "bn_eps": 1e-3, "bn_momentum": 0.99, "scale": True, "activation": "linear",
+    "init": "default", "init_std": 0.02, "l2": 0.0, "bias_l2": 0.0,
 }  # fmt: skip
 _DENSE_DEFAULTS: dict[str, object] = {
     "use_bias": True, "bn": False, "bn_eps": 1e-3, "bn_momentum": 0.99, "scale": True, "activation": "linear",
+    "init": "default", "init_std": 0.02, "l2": 0.0, "bias_l2": 0.0,
 }  # fmt: skip
 
 
@@ -90,7 +92,7 @@ class KerasEmitter(Emitter):
             "params": self.model_params(),
             "helpers": self.helpers | {f for f in self.functions_used() if ex.FUNCTIONS[f].helper},
             "conv": {k: repr(v) for k, v in conv.items()},
-            "needs_math": self.needs_math() or "Pad2D" in self.helpers,
+            "needs_math": self.needs_math() or bool(self.helpers & {"Pad2D", "init"}),
             "custom_layers": sorted(self.helpers & CUSTOM_LAYERS),
             "body": self._body_renderer(),
             "hwc": channels_last,
@@ -173,9 +175,19 @@ class KerasEmitter(Emitter):
         filters = Py(f"{stmt.inp}.shape[-1]") if as_many else self.py(a["out"], view, stmt)
         return {"positional": [filters, self.window(a["kernel"], view, stmt)], "conv_kwargs": pairs}
 
+    def _weights(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
+        """How the layer's weights start and are penalised (only what the model uses reaches its helpers)."""
+        a = stmt.node.args
+        init, l2, bias_l2 = self.py(a["init"]), self.py(a["l2"], view, stmt), self.py(a["bias_l2"], view, stmt)
+        if not init.is_("default"):
+            self.helpers.add("init")
+        if not all(v.known and v.value == 0 for v in (l2, bias_l2)):
+            self.helpers.add("l2")
+        return [("init", init), ("init_std", self.py(a["std"], view, stmt)), ("l2", l2), ("bias_l2", bias_l2)]
+
     def _norm_act(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
         a = stmt.node.args
-        pairs = [("bn", self.py(a["bn"]))]
+        pairs = [*self._weights(stmt, view), ("bn", self.py(a["bn"]))]
         if ex.evaluate(a["bn"], {}):
             # The spec's momentum is already Keras' (the weight of the old running average).
             pairs += [("bn_eps", self.py(a["eps"], view, stmt)), ("bn_momentum", self.py(a["momentum"], view, stmt)),
@@ -186,7 +198,7 @@ class KerasEmitter(Emitter):
     def _linear(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         a = stmt.node.args
         extra = kwargs([("use_bias", self.py(a["bias"])), *self._norm_act(stmt, view)], _DENSE_DEFAULTS)
-        helper = any(k.startswith(("bn=", "activation=")) for k in extra)
+        helper = any(k.startswith(("bn=", "activation=", "init=", "l2=", "bias_l2=")) for k in extra)
         if helper:
             self.helpers.add("dense_norm_act")
         return {"helper": helper, "args": [self.py(a["out"], view, stmt), *extra]}

@@ -29,9 +29,11 @@ Channels = ex.Expr | None  # None: unknown until the data flows (after a flatten
 _CONV_DEFAULTS: dict[str, object] = {
     "stride": 1, "padding": "same", "dilation": 1, "groups": 1, "separable": False, "bias": True, "bn": False,
     "bn_eps": 1e-3, "bn_momentum": 0.01, "bn_scale": True, "act": "linear",
+    "init": "default", "init_std": 0.02, "l2": 0.0, "bias_l2": 0.0,
 }  # fmt: skip
 _LINEAR_DEFAULTS: dict[str, object] = {
     "bias": True, "bn": False, "bn_eps": 1e-5, "bn_momentum": 0.1, "bn_scale": True, "act": "linear",
+    "init": "default", "init_std": 0.02, "l2": 0.0, "bias_l2": 0.0,
 }  # fmt: skip
 _IN = ex.Ref("@in")  # the channels entering the scope: `in_channels`
 
@@ -95,7 +97,7 @@ class TorchEmitter(Emitter):
             "activations": [ACTIVATIONS[a] for a in sorted(self._activations_used())],
             "optimize": self.optimize,
             "lazy": self.lazy,
-            "needs_math": self.needs_math() or "Pool2d" in self.helpers,
+            "needs_math": self.needs_math() or bool(self.helpers & {"Pool2d", "init"}),
             "body": self._body_renderer(),
         }
 
@@ -210,9 +212,19 @@ class TorchEmitter(Emitter):
             return [*pairs, ("bias", const(True)), ("bn", const(False)), ("act", self.py(a["act"]))]
         return [*pairs, ("bias", self.py(a["bias"])), *self._norm_act(stmt, view)]
 
+    def _weights(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
+        """How the layer's weights start and are penalised (only what the model uses reaches its helpers)."""
+        a = stmt.node.args
+        init, l2, bias_l2 = self.py(a["init"]), self.py(a["l2"], view, stmt), self.py(a["bias_l2"], view, stmt)
+        if not init.is_("default"):
+            self.helpers.add("init")
+        if not all(v.known and v.value == 0 for v in (l2, bias_l2)):
+            self.helpers.add("l2")
+        return [("init", init), ("init_std", self.py(a["std"], view, stmt)), ("l2", l2), ("bias_l2", bias_l2)]
+
     def _norm_act(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
         a = stmt.node.args
-        pairs = [("bn", self.py(a["bn"]))]
+        pairs = [*self._weights(stmt, view), ("bn", self.py(a["bn"]))]
         if ex.evaluate(a["bn"], {}):
             pairs += [
                 ("bn_eps", self.py(a["eps"], view, stmt)),
@@ -233,7 +245,7 @@ class TorchEmitter(Emitter):
         fused = [p for p in [("bias", self.py(a["bias"])), *self._norm_act(stmt, view)]]
         extra = kwargs(fused, _LINEAR_DEFAULTS)
         out = self.py(a["out"], view, stmt)
-        if any(k.startswith(("bn=", "act=")) for k in extra):
+        if any(k.startswith(("bn=", "act=", "init=", "l2=", "bias_l2=")) for k in extra):
             self.helpers.add("LinearNormAct")
             stmt.values.update(cls="LinearNormAct", args=[stmt.values["in_ch"], out, *extra])
         else:

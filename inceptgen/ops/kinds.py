@@ -40,6 +40,8 @@ class Kind:
 
     describe: str
     check: Callable[[ex.Value, Span | None, str], ex.Value]
+    #: Words a spec writes bare (`pad same`, `init he_normal`): they are strings, not names.
+    words: tuple[str, ...] = ()
 
 
 def _is_int(value: ex.Value) -> bool:
@@ -131,7 +133,7 @@ def optional(kind: Kind) -> Kind:
     def check(value: ex.Value, span: Span | None, what: str) -> ex.Value | None:
         return None if value == "none" else kind.check(value, span, what)
 
-    return Kind(f"{kind.describe}, or none", check)
+    return Kind(f"{kind.describe}, or none", check, (*kind.words, "none"))
 
 
 def choice(*words: str) -> Kind:
@@ -142,13 +144,13 @@ def choice(*words: str) -> Kind:
             raise SpecArgumentError(f"{what} must be one of {', '.join(words)}, got {value!r}", span)
         return value  # type: ignore[return-value]
 
-    return Kind(" | ".join(words), check)
+    return Kind(" | ".join(words), check, words)
 
 
 COUNT = Kind("a positive integer", _count)
 INDEX = Kind("a non-negative integer", _index)
 PAIR = Kind("N or HxW", _pair)
-PADS = Kind("same, valid, N, HxW or TxBxLxR", _pads)
+PADS = Kind("same, valid, N, HxW or TxBxLxR", _pads, ("same", "valid"))
 RATE = _in_range(0.0, 1.0, False, "in [0, 1)")
 UNIT = _in_range(0.0, 1.0, True, "in (0, 1)")
 POSITIVE = _in_range(0.0, float("inf"), True, "positive")

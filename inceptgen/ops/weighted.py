@@ -5,7 +5,7 @@ from __future__ import annotations
 from inceptgen import expr as ex
 from inceptgen.ops.activations import FUSABLE
 from inceptgen.ops.base import Inferred, LayerContext, Op, Opt, fmt_shape
-from inceptgen.ops.kinds import COUNT, FLAG, PADS, PAIR, UNIT, choice, optional
+from inceptgen.ops.kinds import COUNT, FLAG, NUMBER, PADS, PAIR, POSITIVE, UNIT, Kind, choice, optional
 from inceptgen.ops.spatial import windows
 
 __all__ = ["WEIGHTED", "norm_act_options", "norm_act_flags", "with_bn", "conv_window"]
@@ -14,9 +14,39 @@ _TRUE = ex.Bool(True)
 _FALSE = ex.Bool(False)
 
 
-def norm_act_options() -> dict[str, Opt]:
-    """The batch-norm and activation that may follow a conv or linear layer."""
+#: Initialisers of weights (Keras' definitions, with the fans PyTorch computes for the layer):
+#: he_* scale 2 over fan_in, glorot_* scale 1 over the mean of fan_in and fan_out, lecun_normal
+#: scale 1 over fan_in; *_normal are normals truncated at 2 standard deviations.
+INITIALISERS = ("default", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal",
+                "trunc_normal", "normal", "zeros", "ones")  # fmt: skip
+
+
+def _non_negative(value, span, what):
+    number = NUMBER.check(value, span, what)
+    if number < 0:
+        from inceptgen.errors import SpecArgumentError
+
+        raise SpecArgumentError(f"{what} must not be negative, got {number!r}", span)
+    return number
+
+
+NON_NEGATIVE = Kind("a number >= 0", _non_negative)
+
+
+def weight_options() -> dict[str, Opt]:
+    """How a layer's weights start and are penalised."""
     return {
+        "init": Opt(choice(*INITIALISERS), ex.Str("default"), "kernel initialiser (default: the framework's own)"),
+        "std": Opt(POSITIVE, ex.Num(0.02), "standard deviation of `normal` and `trunc_normal`"),
+        "l2": Opt(NON_NEGATIVE, ex.Num(0.0), "L2 penalty on the kernel, added to the loss (Keras' regularizers.l2)"),
+        "bias_l2": Opt(NON_NEGATIVE, ex.Num(0.0), "L2 penalty on the bias"),
+    }
+
+
+def norm_act_options() -> dict[str, Opt]:
+    """The batch-norm and activation that may follow a conv or linear layer, and its weights' settings."""
+    return {
+        **weight_options(),
         "bias": Opt(FLAG, _TRUE, "add a bias (nobias: none)", valued=False),
         "bn": Opt(FLAG, _FALSE, "batch-norm after the layer", valued=False),
         "eps": Opt(UNIT, ex.Num(1e-3), "batch-norm epsilon (implies bn)", {"bn": _TRUE}),

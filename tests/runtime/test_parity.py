@@ -65,23 +65,45 @@ def test_round_trip_torch_keras_torch_is_exact(name: str) -> None:
         assert torch.equal(before[key], after[key]), key
 
 
-def test_one_training_step_agrees() -> None:
-    """One SGD step on the same batch: same loss, same updated weights (batch statistics in use)."""
+@pytest.mark.parametrize(
+    "spec_ref",
+    [
+        str(TRAPS[0].parent / "batchnorm_settings.incept"),
+        "@resnet18",  # a ResNet: projection shortcuts, post-activation
+        "@efficientnet_b0",  # squeeze-excitation gates, stochastic depth, SiLU
+        str(TRAPS[0].parent / "l2_penalty.incept"),  # the spec's L2 penalties in both losses
+    ],
+    ids=["batchnorm", "resnet", "squeeze-excitation", "l2"],
+)
+def test_one_training_step_agrees(spec_ref: str) -> None:
+    """One SGD step on the same batch: same loss, same updated weights (batch statistics in use).
+
+    Dropout and stochastic depth draw each framework's own random numbers: both are off (rate 0).
+    """
     import keras
     import tensorflow as tf
     import torch
 
-    spec = inceptgen.load(TRAPS[0].parent / "batchnorm_settings.incept")
+    small = {"input": "3x32x32", "classes": 4} if spec_ref.startswith("@") else {}
+    spec = inceptgen.load(spec_ref, **small)
     torch.manual_seed(0)
     torch_model = spec.to_torch()
+    for module in torch_model.modules():
+        if type(module).__name__ in ("DropPath", "Dropout"):
+            module.rate = module.p = 0.0
     keras_model = spec.to_keras()
+    for layer in keras_model.layers:
+        if type(layer).__name__ in ("DropPath", "Dropout"):
+            layer.rate = 0.0
     torch_to_keras(torch_model, keras_model)
     x = torch.randn(8, *spec.checked.input_shape)
-    y = torch.randint(0, 3, (8,))
+    y = torch.randint(0, spec.checked.outputs["main"][0], (8,))
 
     torch_model.train()
     optimizer = torch.optim.SGD(torch_model.parameters(), lr=0.1)
     torch_loss = torch.nn.functional.cross_entropy(torch_model(x), y)
+    if hasattr(torch_model, "penalty"):
+        torch_loss = torch_loss + torch_model.penalty()
     torch_loss.backward()
     optimizer.step()
 
@@ -89,7 +111,7 @@ def test_one_training_step_agrees() -> None:
     keras_optimizer = keras.optimizers.SGD(learning_rate=0.1)
     x_nhwc = tf.constant(x.numpy().transpose(0, 2, 3, 1))
     with tf.GradientTape() as tape:
-        keras_loss = loss_fn(y.numpy(), keras_model(x_nhwc, training=True))
+        keras_loss = loss_fn(y.numpy(), keras_model(x_nhwc, training=True)) + sum(keras_model.losses)
     grads = tape.gradient(keras_loss, keras_model.trainable_variables)
     keras_optimizer.apply_gradients(zip(grads, keras_model.trainable_variables, strict=True))
 

@@ -185,6 +185,8 @@ class TorchTrainer:
             loss = F.cross_entropy(main, y, label_smoothing=smoothing)
             for weight, logits in zip(self.aux_weights, auxes, strict=True):
                 loss = loss + weight * F.cross_entropy(logits, y, label_smoothing=smoothing)
+            if hasattr(self.module, "penalty"):  # the spec's L2 penalties, as Keras adds its regularizers
+                loss = loss + self.module.penalty()
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config.clip_grad_norm is not None:
