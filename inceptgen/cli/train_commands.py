@@ -52,6 +52,7 @@ def _given(**options: Any) -> dict[str, Any]:
 
 
 def train_cmd(
+    ctx: typer.Context,
     spec: SpecArg,
     target: Annotated[Target, typer.Option("--target", "-t", help="The framework to train in.")],
     data: Annotated[
@@ -117,6 +118,12 @@ def train_cmd(
         int | None,
         typer.Option("--nproc-per-node", min=1, metavar="N", help="PyTorch: N processes on this machine (DDP)."),
     ] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe", metavar="NAME", help="A published training recipe (seed004); options given override it."
+        ),
+    ] = None,
 ) -> None:
     """Train SPEC on CIFAR-10/100 or an image folder, and evaluate it after every epoch.
 
@@ -167,6 +174,10 @@ def train_cmd(
             replicas=replicas,
             tensorboard=tensorboard,
         )
+        if recipe is not None:  # the recipe's settings, except those given on the command line
+            defaults = {k for k in options if getattr(ctx.get_parameter_source(k), "name", "") == "DEFAULT"}
+            options = {k: v for k, v in options.items() if k not in defaults - {"resume", "download"}}
+            options["recipe"] = recipe
         train(s, target.value, data=data, out=out, **options)  # reports progress and the final accuracy itself
 
 

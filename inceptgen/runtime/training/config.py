@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from inceptgen.runtime.training.errors import TrainingError
+from inceptgen.runtime.training.schedule import SCHEDULES
 from inceptgen.targets import TARGET_NAMES
 
 __all__ = ["OPTIMIZERS", "PRECISIONS", "RESUME_KEYS", "TrainConfig"]
@@ -31,6 +32,7 @@ RESUME_KEYS = (
     "weight_decay",
     "clip_grad_norm",
     "warmup_fraction",
+    "schedule",
 )
 
 #: Options that only one framework has: option -> (target, what the other target offers).
@@ -61,6 +63,9 @@ class TrainConfig:
         weight_decay: decoupled weight decay of kernels and dense weights (not biases or norms).
         clip_grad_norm: clip the global gradient norm to this value; None leaves it.
         warmup_fraction: fraction of all steps spent warming up linearly.
+        schedule: "cosine" (decay to zero after the warm-up) or "step" (divided by 10 at a third
+            and at two thirds of the run).
+        recipe: the named recipe the settings came from (`inceptgen.runtime.training.recipes`).
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
         precision: "32", "bf16" (autocast / mixed_bfloat16) or "16" (with loss scaling).
         channels_last: PyTorch: NHWC memory format for model and inputs.
@@ -85,6 +90,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     clip_grad_norm: float | None = None
     warmup_fraction: float = 0.15
+    schedule: str = "cosine"
+    recipe: str | None = None
     device: str = "auto"
     precision: str = "32"
     channels_last: bool = False
@@ -135,6 +142,8 @@ class TrainConfig:
     def _validate_choices(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise TrainingError(f"unknown optimizer {self.optimizer!r}", hint=f"use {' or '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise TrainingError(f"unknown schedule {self.schedule!r}", hint=f"use {' or '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise TrainingError(f"unknown precision {self.precision!r}", hint="use 32, bf16 or 16")
         if not _DEVICE.fullmatch(self.device):
@@ -148,7 +157,7 @@ class TrainConfig:
                 raise TrainingError(f"{flag} is a {target} option; it does nothing for {self.target}", hint=hint)
 
 
-_NULLABLE = frozenset({"limit_train", "limit_test", "clip_grad_norm", "replicas"})
+_NULLABLE = frozenset({"limit_train", "limit_test", "clip_grad_norm", "replicas", "recipe"})
 
 
 def _at_least(name: str, value: int, minimum: int, wording: str | None = None) -> None:

@@ -192,7 +192,7 @@ class EpochRecorder:
             "test_top5": test["top5"],
             "seconds": round(train_s + test_s, 3),
             "images_per_s": round(images / max(train_s, 1e-9), 1),
-            "lr": learning_rate_at(last_step, total, self.config.lr, self.config.warmup_fraction),
+            "lr": learning_rate_at(last_step, total, self.config.lr, self.config.warmup_fraction, self.config.schedule),
         }
 
 

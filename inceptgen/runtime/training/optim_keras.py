@@ -28,9 +28,10 @@ def _schedule(config: TrainConfig, total_steps: int) -> Any:
     keras = import_keras()
 
     class TableSchedule(keras.optimizers.schedules.LearningRateSchedule):
-        def __init__(self, peak: float, total_steps: int, warmup_fraction: float) -> None:
+        def __init__(self, peak: float, total_steps: int, warmup_fraction: float, schedule: str = "cosine") -> None:
             self.peak, self.total_steps, self.warmup_fraction = peak, total_steps, warmup_fraction
-            table = [learning_rate_at(s, total_steps, peak, warmup_fraction) for s in range(total_steps)]
+            self.schedule = schedule
+            table = [learning_rate_at(s, total_steps, peak, warmup_fraction, schedule) for s in range(total_steps)]
             self.table = keras.ops.convert_to_tensor(np.asarray(table, np.float32))
 
         def __call__(self, step: Any) -> Any:
@@ -38,9 +39,12 @@ def _schedule(config: TrainConfig, total_steps: int) -> Any:
             return keras.ops.take(self.table, index)
 
         def get_config(self) -> dict[str, Any]:
-            return {"peak": self.peak, "total_steps": self.total_steps, "warmup_fraction": self.warmup_fraction}
+            return {
+                "peak": self.peak, "total_steps": self.total_steps,
+                "warmup_fraction": self.warmup_fraction, "schedule": self.schedule,
+            }  # fmt: skip
 
-    return TableSchedule(config.lr, total_steps, config.warmup_fraction)
+    return TableSchedule(config.lr, total_steps, config.warmup_fraction, config.schedule)
 
 
 def torch_adamw(**kwargs: Any) -> Any:

@@ -76,7 +76,7 @@ def build_optimizer(model: Any, config: TrainConfig, fused: bool = False) -> tor
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int) -> Any:
-    """Warm-up + cosine per step, as `LambdaLR` (its state is saved with the resume state)."""
+    """The configured schedule per step, as `LambdaLR` (its state is saved with the resume state)."""
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: schedule_factor(step, total_steps, config.warmup_fraction)
+        optimizer, lambda step: schedule_factor(step, total_steps, config.warmup_fraction, config.schedule)
     )

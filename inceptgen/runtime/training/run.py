@@ -33,6 +33,7 @@ from inceptgen.runtime.training.config import RESUME_KEYS, TrainConfig
 from inceptgen.runtime.training.errors import TrainingError, TrainingInterruptedError
 from inceptgen.runtime.training.journal import EpochRecorder, Journal, Trainer, write_derived
 from inceptgen.runtime.training.prepare import Prepared, prepare
+from inceptgen.runtime.training.recipes import with_recipe
 from inceptgen.runtime.training.report import interrupted_message, start_line, summary
 from inceptgen.runtime.training.run_dir import RunFiles
 from inceptgen.targets import target as registered
@@ -190,7 +191,8 @@ def train(
         download: fetch CIFAR-10/100 when `data` is the word and it is not cached.
         progress: the progress display (a live bar on terminals, one line per epoch always).
         **settings: any field of :class:`inceptgen.runtime.training.config.TrainConfig`
-            (epochs, batch_size, lr, optimizer, device, precision, workers, ...).
+            (epochs, batch_size, lr, optimizer, device, precision, workers, ...); `recipe` names a
+            recipe whose settings the others override (`inceptgen.runtime.training.recipes`).
 
     Returns:
         The summary, also written to RUN_DIR/summary.json (by rank 0 alone when distributed).
@@ -200,7 +202,7 @@ def train(
         TrainingInterruptedError: Ctrl-C; the last finished epoch is saved and can be resumed.
     """
     started = time.perf_counter()
-    config = TrainConfig.make(target, **settings)
+    config = TrainConfig.make(target, **with_recipe(settings.pop("recipe", None), settings))
     files = RunFiles(run_dir.run_directory(out, resume))
     backend = registered(target).trainer_module().backend(config)
     try:
