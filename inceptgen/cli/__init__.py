@@ -21,6 +21,7 @@ import typer
 from inceptgen.cli.errors import EXIT_BUG, EXIT_FAILED, EXIT_USAGE, render_diagnostic, render_error
 from inceptgen.cli.model_commands import convert_cmd, export_cmd, parity_cmd
 from inceptgen.cli.spec_commands import _root, check_cmd, compile_cmd, diagram_cmd, specs_cmd, summary_cmd
+from inceptgen.cli.tool_commands import fmt_cmd, lsp_cmd
 from inceptgen.cli.train_commands import evaluate_cmd, train_cmd
 
 __all__ = ["app", "build_app", "main", "render_error", "render_diagnostic", "EXIT_BUG", "EXIT_FAILED", "EXIT_USAGE"]
@@ -34,6 +35,8 @@ _COMMANDS: tuple[tuple[str, Callable[..., None], str | None], ...] = (
     ("compile", compile_cmd, None),
     ("specs", specs_cmd, None),
     ("diagram", diagram_cmd, None),
+    ("fmt", fmt_cmd, None),
+    ("lsp", lsp_cmd, None),
     ("parity", parity_cmd, "inceptgen.runtime.parity"),
     ("convert", convert_cmd, "inceptgen.runtime.convert"),
     ("train", train_cmd, "inceptgen.runtime.train"),
