@@ -287,7 +287,7 @@ class KerasEmitter(Emitter):
     def _lrn(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         self.helpers.add("LocalResponseNorm")
         a = stmt.node.args
-        return {"args": [self.py(a[key], view, stmt) for key in ("size", "alpha", "beta", "k")]}
+        return {"args": [self.py(a[key], view, stmt) for key in ("size", "alpha", "beta", "offset")]}
 
     def _droppath(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         self.helpers.add("DropPath")

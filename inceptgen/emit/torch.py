@@ -387,7 +387,7 @@ class TorchEmitter(Emitter):
 
     def _lrn(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         a = stmt.node.args
-        stmt.values["args"] = [self.py(a[key], view, stmt) for key in ("size", "alpha", "beta", "k")]
+        stmt.values["args"] = [self.py(a[key], view, stmt) for key in ("size", "alpha", "beta", "offset")]
         return ch
 
     def _droppath(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:

@@ -111,12 +111,12 @@ NORM = (
     Op(
         "lrn",
         "local response normalisation across channels, as Caffe and PyTorch define it: "
-        "x / (k + alpha / size * sum of x^2 over `size` neighbouring channels) ^ beta",
+        "x / (offset + alpha / size * sum of x^2 over `size` neighbouring channels) ^ beta",
         {
             "size": Opt(COUNT, ex.Num(5), "channels in the window: c - size // 2 .. c + (size - 1) // 2"),
             "alpha": Opt(NUMBER, ex.Num(1e-4), "the scale, divided by size (TensorFlow's alpha is not)"),
             "beta": Opt(NUMBER, ex.Num(0.75), "the exponent"),
-            "k": Opt(NUMBER, ex.Num(1.0), "the additive constant (TensorFlow's bias)"),
+            "offset": Opt(NUMBER, ex.Num(1.0), "the additive constant: PyTorch's k, TensorFlow's bias"),
         },
         {},
         _lrn,
