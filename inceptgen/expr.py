@@ -182,28 +182,26 @@ class Function:
     Attributes:
         impl: what the checker computes.
         python: the Python the emitters write, `{0}`... for arguments or `{args}` for all.
-        arity: the numbers of arguments it takes.
+        arity: the fewest and the most arguments it takes (None: no most).
         imports: modules the rendered Python needs (`math`).
         helper: a function the generated module must define (see the targets' helpers).
     """
 
     impl: Callable[..., Value]
     python: str
-    arity: tuple[int, ...]
+    arity: tuple[int, int | None]
     imports: tuple[str, ...] = ()
     helper: str | None = None
 
 
-_ANY = tuple(range(1, 65))
-
 #: Functions a spec may call, with the Python the emitters write for them.
 FUNCTIONS: dict[str, Function] = {
-    "round": Function(_round, "math.floor({0} + 0.5)", (1,), ("math",)),
-    "ceil": Function(math.ceil, "math.ceil({0})", (1,), ("math",)),
-    "floor": Function(math.floor, "math.floor({0})", (1,), ("math",)),
-    "int": Function(int, "int({0})", (1,)),
-    "max": Function(max, "max({args})", _ANY[1:]),
-    "min": Function(min, "min({args})", _ANY[1:]),
+    "round": Function(_round, "math.floor({0} + 0.5)", (1, 1), ("math",)),
+    "ceil": Function(math.ceil, "math.ceil({0})", (1, 1), ("math",)),
+    "floor": Function(math.floor, "math.floor({0})", (1, 1), ("math",)),
+    "int": Function(int, "int({0})", (1, 1)),
+    "max": Function(max, "max({args})", (2, None)),
+    "min": Function(min, "min({args})", (2, None)),
     "make_divisible": Function(make_divisible, "make_divisible({args})", (2, 3), helper="make_divisible"),
 }
 
@@ -310,8 +308,9 @@ def _call(name: str, args: tuple[Expr, ...], env: Mapping[str, Value], span: Spa
     function = FUNCTIONS.get(name)
     if function is None:
         raise SpecNameError(f"unknown function {name!r}", span, f"known: {', '.join(FUNCTIONS)}")
-    if len(args) not in function.arity:
-        wanted = " or ".join(map(str, function.arity)) if len(function.arity) < 4 else "2 or more"
+    fewest, most = function.arity
+    if len(args) < fewest or (most is not None and len(args) > most):
+        wanted = f"{fewest} or more" if most is None else str(fewest) if fewest == most else f"{fewest} to {most}"
         raise SpecArgumentError(f"{name}() takes {wanted} argument(s), got {len(args)}", span)
     values = [_check_number(evaluate(a, env), a.span or span) for a in args]
     return _check_number(function.impl(*values), span)

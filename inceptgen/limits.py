@@ -22,6 +22,8 @@ class Limits:
         max_expr_depth: nesting of operators and function calls in one expression (`1 + 1 + ...`
             counts one level per operator); keeps generated Python within its parser's nesting limit.
         max_imports: files one spec imports, directly or not (each counted once).
+        max_tokens: tokens in one file (names, numbers, operators; comments not counted). The
+            largest spec of the library has 670; the limit keeps parsing well under a second.
     """
 
     max_file_bytes: int = 1_000_000
@@ -32,3 +34,4 @@ class Limits:
     max_params: int = 2_000_000_000
     max_expr_depth: int = 50
     max_imports: int = 256
+    max_tokens: int = 20_000

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,13 +23,34 @@ __all__ = ["atomic_path", "atomic_write", "is_generated", "write_generated"]
 # metrics, and `convert`.
 
 
+_SPECIAL = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+}
+
+
 def _destination(path: str | os.PathLike[str]) -> Path:
-    """The file to replace: a symlink's target, so the link itself survives."""
+    """The file to replace: a symlink's target, so the link itself survives.
+
+    Only regular files are replaced: renaming a new file over `/dev/null`, a FIFO or a
+    socket would destroy the node (0.1 did, taking a zero-size device for an empty file).
+    """
     dest = Path(path)
     if dest.is_symlink():
         dest = Path(os.path.realpath(dest))
     if dest.is_dir():
         raise InceptgenError(f"cannot write {str(path)!r}: it is a directory")
+    try:
+        mode = dest.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        what = _SPECIAL.get(stat.S_IFMT(mode), "not a regular file")
+        raise InceptgenError(
+            f"cannot write {str(path)!r}: it is {what}", hint="write to a regular file, or leave out -o for stdout"
+        )
     if not dest.parent.is_dir():
         raise InceptgenError(
             f"cannot write {str(path)!r}: no directory {str(dest.parent)!r}", hint="create the directory first"
@@ -90,8 +112,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
                 f.write(payload)
                 f.flush()
                 os.fsync(f.fileno())
-        except OSError as exc:
-            raise InceptgenError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+        except OSError as exc:  # ENOSPC and friends: the old file stays
+            raise InceptgenError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
 def is_generated(path: str | os.PathLike[str]) -> bool:

@@ -44,6 +44,7 @@ def parse(text: str, file: str = "<spec>", limits: Limits = Limits()) -> sx.Modu
             f"{file}: spec is {size:,} bytes, more than the limit of {limits.max_file_bytes:,}",
             hint="specs are small text files; is this the right file?",
         )
+    _check_tokens(text, file, limits)
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
@@ -58,6 +59,25 @@ def parse(text: str, file: str = "<spec>", limits: Limits = Limits()) -> sx.Modu
             raise exc.orig_exc from None
         raise
     return sx.Module(file, tuple(items))
+
+
+#: A token as the parser counts them, near enough to bound its work: comments and strings are one.
+_TOKEN = re.compile(r'#[^\n]*|"[^"\n]*"|[0-9.]+(?:[xeE][-+0-9]+)*|\w+|//|->|[=!<>]=|\S')
+
+
+def _check_tokens(text: str, file: str, limits: Limits) -> None:
+    """Refuse a file of more tokens than `limits.max_tokens` before the parser spends seconds on it."""
+    count = 0
+    for match in _TOKEN.finditer(text):
+        if match.group()[0] != "#":
+            count += 1
+            if count > limits.max_tokens:
+                line = text.count("\n", 0, match.start()) + 1
+                raise SpecLimitError(
+                    f"the spec has more than {limits.max_tokens:,} tokens",
+                    Span(file, line, match.start() - text.rfind("\n", 0, match.start())),
+                    "real specs have a few hundred; split it into imported files of blocks",
+                )
 
 
 #: Rules that open a nested body (as the lowering counts depth) and expression operators.

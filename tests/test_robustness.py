@@ -135,7 +135,7 @@ def test_repeat_counts_from_the_input_shape_are_counted_as_built() -> None:
 )
 def test_deep_nesting_is_a_limit_error_not_a_recursion_error(opening: str, closing: str, levels: int) -> None:
     text = M + "stage s { " + opening * levels + "relu " + closing * levels + "}\n"
-    err = refused(text)
+    err = refused(text, Limits(max_tokens=10**6))  # the nesting check, not the token count
     assert "nesting deeper than 48 levels" in err.message
 
 
@@ -161,10 +161,11 @@ def test_nesting_limit_is_configurable() -> None:
 def test_thousands_of_blocks_using_each_other_do_not_recurse() -> None:
     """The cycle check walks the block graph without recursion; the depth cap then applies."""
     blocks = "".join(f"block b{i}() {{ b{i + 1}() }}\n" for i in range(3000))
-    err = refused(M + blocks + "block b3000() { relu }\nstage s { b0() }\n")
+    many_tokens = Limits(max_tokens=10**6)
+    err = refused(M + blocks + "block b3000() { relu }\nstage s { b0() }\n", many_tokens)
     assert "nesting deeper than 48 levels" in err.message
     with pytest.raises(inceptgen.errors.SpecNameError, match="uses itself"):
-        inceptgen.load(M + blocks + "block b3000() { b0() }\nstage s { b0() }\n")
+        inceptgen.load(M + blocks + "block b3000() { b0() }\nstage s { b0() }\n", limits=many_tokens)
 
 
 @pytest.mark.parametrize(
@@ -262,10 +263,12 @@ def test_default_limits_are_the_documented_ones() -> None:
         max_containers=100_000,
         max_params=2_000_000_000,
         max_expr_depth=50,
+        max_imports=256,
+        max_tokens=20_000,
     )
     assert ex.MAX_INT == 2**31 - 1
     doc = (ROOT / "docs" / "robustness.md").read_text()
-    for value in ("1,000,000", "1,000", "48", "50,000", "100,000", "2,000,000,000", "2,147,483,647"):
+    for value in ("1,000,000", "1,000", "48", "50,000", "100,000", "2,000,000,000", "2,147,483,647", "256", "20,000"):
         assert value in doc
 
 
@@ -495,3 +498,119 @@ def test_checkpoints_are_written_through_atomic_path(module: str) -> None:
                 for item in node.items
             )
         assert guarded, f"{module}:{call.lineno}: {ast.unparse(call.func)} outside `with atomic_path(...)`"
+
+
+# ----------------------------------------------------------------------------- tokens, files, outputs
+
+
+def test_token_limit_refuses_before_parsing() -> None:
+    unused = "".join(f"block b{i}() {{ relu }}\n" for i in range(4000))
+    err = refused(M + unused + "stage s { relu }\n")
+    assert "more than 20,000 tokens" in err.message
+    # 7 tokens a line (`block b0 ( ) { relu }`, `model m ( input = 3x8x8 )`): token 20,001 is
+    # the 2nd of line 2858.
+    assert (err.span.line, err.span.column) == (2858, 7)
+    spec = inceptgen.load(M + unused + "stage s { relu }\n", limits=Limits(max_tokens=30_000))
+    assert spec.checked.outputs["main"] == (3, 8, 8)
+
+
+def test_comments_do_not_count_as_tokens() -> None:
+    commented = "".join(f"# comment {i} with several words\n" for i in range(5000))
+    assert inceptgen.load(M + commented + "stage s { relu }\n").checked.outputs["main"] == (3, 8, 8)
+
+
+def test_the_library_is_far_below_the_token_limit() -> None:
+    from inceptgen.parse import _TOKEN
+
+    for path in (ROOT / "specs").rglob("*.incept"):
+        text = path.read_text()
+        tokens = sum(1 for m in _TOKEN.finditer(text) if not m.group().startswith("#"))
+        assert tokens < Limits().max_tokens // 10, path
+
+
+@pytest.mark.parametrize("make", ["fifo", "device"])
+def test_a_spec_path_that_is_no_file_is_refused_without_blocking(tmp_path: Path, make: str) -> None:
+    import os
+
+    if make == "fifo":
+        path = tmp_path / "pipe.incept"
+        os.mkfifo(path)  # no writer: a blocking open would wait forever
+    else:
+        path = Path("/dev/zero")  # endless: an unbounded read would never return
+    with pytest.raises(SourceError, match="not a regular file"):
+        inceptgen.load(path)
+
+
+def test_a_diamond_of_imports_reads_each_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each of 30 files imports the two before it: 2**30 paths, 30 reads."""
+    from inceptgen import loader
+
+    for i in range(30):
+        imports = "".join(f'import "f{j}.incept"\n' for j in (i - 1, i - 2) if j >= 0)
+        (tmp_path / f"f{i}.incept").write_text(imports + f"block b{i}() {{ relu }}\n")
+    (tmp_path / "main.incept").write_text('import "f29.incept"\n' + M + "stage s { b0() }\n")
+    reads: list[Path] = []
+    real = loader.read_spec_bytes
+    monkeypatch.setattr(loader, "read_spec_bytes", lambda path, limits: reads.append(path) or real(path, limits))
+    assert inceptgen.load(tmp_path / "main.incept").checked.outputs["main"] == (3, 8, 8)
+    assert len(reads) == 31 and len(set(reads)) == 31
+
+
+def test_import_limit(tmp_path: Path) -> None:
+    for i in range(5):
+        (tmp_path / f"f{i}.incept").write_text(f"block b{i}() {{ relu }}\n")
+    (tmp_path / "main.incept").write_text(
+        "".join(f'import "f{i}.incept"\n' for i in range(5)) + M + "stage s { b0() }\n"
+    )
+    with pytest.raises(SpecLimitError, match="more than 3 files imported") as info:
+        inceptgen.load(tmp_path / "main.incept", limits=Limits(max_imports=3))
+    assert info.value.span.line == 3  # main counts as one: f0, f1 and then f2 is over
+    assert inceptgen.load(tmp_path / "main.incept").checked.outputs["main"] == (3, 8, 8)
+
+
+@pytest.mark.parametrize("make", ["fifo", "socket", "device"])
+def test_output_that_is_no_regular_file_is_refused_and_kept(tmp_path: Path, make: str) -> None:
+    """0.1 renamed its output over `-o /dev/null`, replacing the device with a file."""
+    import os
+    import socket
+    import stat
+
+    from inceptgen import output
+
+    if make == "fifo":
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+    elif make == "socket":
+        path = tmp_path / "sock"
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+    else:
+        path = Path("/dev/null")
+    before = path.stat()
+    with pytest.raises(InceptgenError, match="cannot write .*: it is a"):
+        output.write_generated(path, "# generated by inceptgen\n")
+    after = path.stat()
+    assert (after.st_ino, stat.S_IFMT(after.st_mode)) == (before.st_ino, stat.S_IFMT(before.st_mode))
+    if make == "socket":
+        server.close()
+
+
+def test_disk_full_keeps_the_old_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from inceptgen import output
+
+    path = tmp_path / "model.py"
+    from inceptgen.emit.render import HEADER_MARK
+
+    path.write_text(HEADER_MARK + "\nold = 1\n")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(InceptgenError, match="No space left on device"):
+        output.write_generated(path, HEADER_MARK + "\nnew = 2\n")
+    assert path.read_text() == HEADER_MARK + "\nold = 1\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.py"]

@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 a check that ran and failed; 2 a user error; 3 a bug in
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import traceback
@@ -49,6 +50,15 @@ class State:
 
 def _source_line(file: str, line: int) -> str | None:
     """Line `line` (1-based) of `file` as the parser counted it, or None when unreadable."""
+    lines = _lines(file)
+    if lines is None or not 1 <= line <= len(lines):
+        return None
+    return lines[line - 1].replace("\0", "?")
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(file: str) -> list[str] | None:
+    """A spec file's lines, read once however many diagnostics quote it (0.1 re-read it for each)."""
     if file.startswith("<"):
         return None
     try:
@@ -56,10 +66,7 @@ def _source_line(file: str, line: int) -> str | None:
     except (OSError, ValueError):
         return None
     text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # as inceptgen.parse.decode counts
-    if not 1 <= line <= len(lines):
-        return None
-    return lines[line - 1].replace("\0", "?")
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # as inceptgen.loader.decode counts
 
 
 def _caret(text: str, span: Span) -> tuple[str, str]:
