@@ -18,15 +18,15 @@ from lsprotocol import types as lsp
 from inceptgen import expr as ex
 from inceptgen import ir
 from inceptgen import syntax as sx
+from inceptgen.lexicon import STATEMENTS, TOP_LEVEL
 from inceptgen.lsp.analysis import Analysis
 from inceptgen.lsp.hover import spec_value
 from inceptgen.ops import OPS
 
-__all__ = ["complete", "Context", "context_at", "TOP_LEVEL", "STATEMENTS"]
+__all__ = ["complete", "Context", "context_at"]
 
-#: Words that start a top-level item, and words that start a statement inside a body (the grammar's).
-TOP_LEVEL = ("import", "model", "variant", "defaults", "block", "stage", "head", "aux")
-STATEMENTS = ("concat", "branch", "residual", "shortcut", "gate", "repeat", "if", "defaults")
+#: Words that may start a statement (`else` only follows an `if`'s body).
+_STARTS = tuple(word for word in STATEMENTS if word != "else")
 
 _SKIP = re.compile(r'#[^\n]*|"[^"\n]*"?')
 _HEAD = re.compile(r"(\w+)[^{};]*\Z")
@@ -113,7 +113,7 @@ def _keywords(words: tuple[str, ...]) -> list[lsp.CompletionItem]:
 
 def _statement_starts(blocks: dict[str, ir.BlockDef], inside_concat: bool) -> list[lsp.CompletionItem]:
     layers = [_item(key, lsp.CompletionItemKind.Function, op.summary) for key, op in OPS.items()]
-    structure = _keywords(("branch",) if inside_concat else STATEMENTS)
+    structure = _keywords(("branch",) if inside_concat else _STARTS)
     uses = [
         _item(name, lsp.CompletionItemKind.Class, f"block {name}({_signature(block)})", f"{name}(")
         for name, block in blocks.items()
@@ -123,9 +123,7 @@ def _statement_starts(blocks: dict[str, ir.BlockDef], inside_concat: bool) -> li
 
 def _layer_options(keyword: str) -> list[lsp.CompletionItem]:
     op = OPS[keyword]
-    valued = [
-        _item(key, lsp.CompletionItemKind.Property, op.options[key].doc or None, f"{key} ") for key in op.valued
-    ]
+    valued = [_item(key, lsp.CompletionItemKind.Property, op.options[key].doc or None, f"{key} ") for key in op.valued]
     flags = [
         _item(flag, lsp.CompletionItemKind.EnumMember, f"{key} = {spec_value(value)}")
         for flag, (key, value) in op.flags.items()
