@@ -370,3 +370,19 @@ def test_fmt_imports_no_framework(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert path.read_text() == SPEC
+
+
+def test_a_formatter_bug_is_caught_before_anything_is_written(tmp_path: Path, monkeypatch) -> None:
+    """The result is parsed again: a layout that changed the spec is refused, the file left as it was."""
+    import inceptgen.fmt as fmt
+
+    path = tmp_path / "a.incept"
+    real = fmt.render
+    monkeypatch.setattr(fmt, "render", lambda lines: real(lines).replace("relu", "relu relu"))
+    path.write_text(UNFORMATTED.replace("conv 3x3->8", "relu\nrelu"))
+    with pytest.raises(fmt.FormatterError, match="a different spec"):
+        format_file(path, write=True)
+    monkeypatch.setattr(fmt, "render", lambda lines: real(lines).replace("{", "{{"))
+    with pytest.raises(fmt.FormatterError, match="does not parse"):
+        format_file(path, write=True)
+    assert path.read_text() == UNFORMATTED.replace("conv 3x3->8", "relu\nrelu")

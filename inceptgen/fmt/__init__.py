@@ -1,20 +1,22 @@
 """`inceptgen fmt`: the canonical layout of `.incept` specs, comments kept.
 
-`format_text(text)` re-lexes a spec with the parser's own lexer (comments included),
-lays the tokens out again (`layout`), writes the lines (`lines`) and checks that the
-parser reads the same spec back (`equivalence`): only blanks, line breaks and `;`
-separators ever change. docs/formatting.md describes the style.
+`format_text(text)` re-lexes a spec with the parser's own lexer, comments included
+(`lexing`), lays the tokens out again (`layout`, `spacing`), writes the lines (`lines`)
+and checks that the parser reads the same tree back: only blanks, line breaks and `;`
+separators ever change. `equivalence` compares specs without their positions (the tests
+use it on syntax trees and IR). docs/formatting.md describes the style.
 """
 
 from __future__ import annotations
 
-from inceptgen.errors import InceptgenError
+from lark.exceptions import LarkError
+
 from inceptgen.fmt.equivalence import without_positions
 from inceptgen.fmt.layout import layout
 from inceptgen.fmt.lexing import tokens
 from inceptgen.fmt.lines import render
 from inceptgen.limits import Limits
-from inceptgen.parse import parse
+from inceptgen.parse import _parser, parse
 
 __all__ = ["FormatterError", "format_text", "without_positions"]
 
@@ -30,13 +32,14 @@ def format_text(text: str, file: str = "<spec>", limits: Limits = Limits()) -> s
         InceptgenError: the text is not a spec the parser accepts (the error `check` reports).
         FormatterError: the result would parse differently (nothing should ever raise this).
     """
-    before = parse(text, file, limits)
-    toks, gaps = tokens(text)
-    result = render(layout(toks, gaps))
+    parse(text, file, limits)  # every check of the front end, and the user's error if any
+    lexed = tokens(text)
+    result = render(layout(lexed.tokens, lexed.gaps))
+    # The parser's tree ignores positions and separators: equal trees are the same spec.
     try:
-        after = parse(result, file, limits)
-    except InceptgenError as exc:
+        after = _parser().parse(result)
+    except LarkError as exc:
         raise FormatterError(f"{file}: the formatted text does not parse: {exc}") from None
-    if without_positions(after) != without_positions(before):
+    if after != lexed.tree:
         raise FormatterError(f"{file}: the formatted text is a different spec")
     return result

@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from lark import Tree
+
 from inceptgen.parse import _parser
 
-__all__ = ["Comment", "Gap", "Token", "tokens"]
+__all__ = ["Comment", "Gap", "Lexed", "Token", "tokens"]
 
 
 @dataclass(frozen=True)
@@ -62,15 +64,24 @@ _PIECE = re.compile(r"[ \t\f]*(#[^\r\n]*)?(\r?\n|;)")
 _TAIL_COMMENT = re.compile(r"[ \t\f]*(#[^\r\n]*)")
 
 
-def tokens(text: str) -> tuple[list[Token], list[Gap]]:
-    """The significant tokens of `text` and the gaps around them (`len(gaps) == len(tokens) + 1`).
+@dataclass(frozen=True)
+class Lexed:
+    """A spec's significant tokens, the gaps around them (`len(gaps) == len(tokens) + 1`: `gaps[i]`
+    comes before `tokens[i]`, the last one after the last token) and the parser's tree of it."""
 
-    `gaps[i]` is what comes before `tokens[i]`; the last gap is what follows the last token.
+    tokens: list[Token]
+    gaps: list[Gap]
+    tree: Tree
+
+
+def tokens(text: str) -> Lexed:
+    """Lex and parse `text`, keeping what the parser drops.
+
     `text` must parse (call `inceptgen.parse.parse` first: it raises the user's error).
     """
     toks: list[Token] = []
     gaps: list[Gap] = [Gap()]
-    end = 0
+    last = None
     interactive = _parser().parse_interactive(text)
     for tok in interactive.iter_parse():
         if tok.type == "_NL":
@@ -78,9 +89,9 @@ def tokens(text: str) -> tuple[list[Token], list[Gap]]:
         else:
             toks.append(Token(tok.type, str(tok)))
             gaps.append(Gap())
-        end = tok.end_pos
-    _tail(text, end, gaps[-1], at_line_start=not toks)
-    return toks, gaps
+        last = tok
+    _tail(text, last.end_pos if last is not None else 0, gaps[-1], at_line_start=not toks)
+    return Lexed(toks, gaps, interactive.feed_eof(last))
 
 
 def _column(text: str, offset: int) -> int:
