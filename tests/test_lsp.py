@@ -421,3 +421,13 @@ def test_the_server_modules_import_no_framework_and_evaluate_nothing() -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
         }
         assert not calls & {"eval", "exec", "compile", "__import__"}, module
+
+
+def test_without_the_editor_extra_lsp_says_what_to_install() -> None:
+    script = (
+        "import sys\nsys.modules['pygls'] = None  # as if not installed\n"
+        "from inceptgen.cli import app\napp(['lsp'], prog_name='inceptgen')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the language server needs pygls" in result.stderr and "pip install 'inceptgen[editor]'" in result.stderr
