@@ -115,6 +115,7 @@ def lsp_cmd(
     go to a block's definition (across imports), completion and document symbols.
     Needs the editor extra: pip install 'inceptgen[editor]'.
     """
+    del stdio  # accepted because clients pass it (vscode-languageclient's stdio transport does)
     with guard():
         try:
             from inceptgen.lsp.server import serve
