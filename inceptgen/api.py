@@ -23,9 +23,31 @@ __all__ = ["Spec", "load", "parse_overrides", "TARGET_NAMES"]
 class Spec:
     """A parsed, lowered and checked spec, ready to summarise, compile or build."""
 
-    def __init__(self, checked: Checked, source_name: str) -> None:
+    def __init__(
+        self,
+        checked: Checked,
+        source_name: str,
+        overrides: Mapping[str, ex.Value] | None = None,
+        limits: Limits = Limits(),
+    ) -> None:
         self.checked = checked
         self.source_name = source_name
+        self.overrides = dict(overrides or {})
+        self.limits = limits
+
+    def with_variant(self, name: str | None) -> Spec:
+        """The same spec checked as variant `name` (None: no variant), with the same overrides.
+
+        Raises:
+            InceptgenError: the variant is unknown or does not check; the hint names it.
+        """
+        try:
+            checked = check(self.model, self.overrides, self.limits, name)
+        except InceptgenError as exc:
+            if name is not None and exc.hint is None:
+                exc.hint = f"in variant {name!r} (inceptgen check --variant {name})"
+            raise
+        return Spec(checked, self.source_name, self.overrides, self.limits)
 
     @property
     def model(self):
@@ -87,8 +109,8 @@ def _coerce(name: str, value: object) -> ex.Value:
         return tuple(int(v) for v in value)
     if isinstance(value, str):
         return ex.evaluate(parse_expr(value), {})
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InceptgenError(f"parameter {name}: unsupported value {value!r}")
+    if not isinstance(value, bool | int | float):
+        raise InceptgenError(f"parameter {name}: unsupported value {value!r}", hint="give a number, bool, size or str")
     return value
 
 
@@ -124,4 +146,4 @@ def load(
         file, module = str(path), loader.load_path(path)
     model = lower(module, loader)
     values = parse_overrides({**(overrides or {}), **params})
-    return Spec(check(model, values, limits, variant), file)
+    return Spec(check(model, values, limits, variant), file, values, limits)

@@ -17,7 +17,7 @@ from inceptgen import expr as ex
 from inceptgen import ir
 from inceptgen.errors import InceptgenError, Span, SpecArgumentError, SpecLimitError, SpecNameError, SpecShapeError
 from inceptgen.limits import Limits
-from inceptgen.ops import OPS, LayerContext, Shape, fmt_shape, window
+from inceptgen.ops import OPS, LayerContext, Shape, division_hint, fmt_shape, window
 from inceptgen.pricing import CONTAINERS, price_model
 
 __all__ = ["Shape", "NodeInfo", "Checked", "check", "window", "model_env", "stage_block"]
@@ -222,7 +222,9 @@ class _Checker:
         path = f"{prefix}{node.name}"
         count = ex.evaluate(node.count, env)
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise SpecArgumentError(f"repeat count must be a non-negative integer, got {count!r}", node.count.span)
+            raise SpecArgumentError(
+                f"repeat count must be a non-negative integer, got {count!r}", node.count.span, division_hint(count)
+            )
         if count > self.limits.max_repeat:
             raise SpecLimitError(
                 f"repeat count {count:,} is above the limit of {self.limits.max_repeat:,}", node.count.span or node.span

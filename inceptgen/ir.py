@@ -80,7 +80,7 @@ class Args(Mapping[str, Expr]):
         raise AttributeError("Args is immutable")
 
 
-def _body(prefix: str = "", scope: bool = False):
+def _body(prefix: str = "", scope: bool = False, alternative: bool = False):
     """Declare a field holding a child body.
 
     Args:
@@ -88,8 +88,10 @@ def _body(prefix: str = "", scope: bool = False):
             owning node's name (`branch1_` for the nodes of branch 1).
         scope: the body is a naming scope of its own (a repeat's copies), not part of the
             enclosing one.
+        alternative: at most one of the node's alternative bodies is built (an `if`'s arms),
+            so their nodes may share names.
     """
-    return field(metadata={"body": BodyField(prefix, scope)})
+    return field(metadata={"body": BodyField(prefix, scope, alternative)})
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class BodyField:
 
     prefix: str
     scope: bool
+    alternative: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,8 @@ class If:
     name: str
     span: Span
     cond: Expr
-    then: Body = _body()
-    otherwise: Body = _body()
+    then: Body = _body(alternative=True)
+    otherwise: Body = _body(alternative=True)
 
 
 Node = Layer | Call | Branch | Concat | Residual | Gate | Repeat | If

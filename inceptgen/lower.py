@@ -18,12 +18,12 @@ from pathlib import Path
 from inceptgen import expr as ex
 from inceptgen import ir
 from inceptgen import syntax as sx
-from inceptgen.errors import Span, SpecArgumentError, SpecNameError, SpecSyntaxError
+from inceptgen.errors import InceptgenError, Span, SpecArgumentError, SpecNameError, SpecSyntaxError
 from inceptgen.limits import Limits
 from inceptgen.loader import Loader
 from inceptgen.names import KEYWORDS, RESERVED_MEMBERS, check_identifier
 from inceptgen.naming import name_scope
-from inceptgen.ops import OPS, Op
+from inceptgen.ops import OPS, Kind, Op
 from inceptgen.scopes import check_scope_names
 
 __all__ = ["lower", "lower_text"]
@@ -90,6 +90,8 @@ class _Lowerer:
                     named[0].span or p.span,
                     "a block parameter's default must be a constant; pass the value as an argument instead",
                 )
+            if p.default is not None:
+                ex.evaluate(p.default, {})  # `1 // 0` is wrong even where every use gives the value
         body = self.body(item.body, defaults)
         self.blocks[item.name] = ir.BlockDef(item.name, item.span, params, body)
         self.block_files[item.name] = file
@@ -136,9 +138,18 @@ class _Lowerer:
         body = self.body(main, defaults)
         if not body:
             raise SpecArgumentError("a residual body is empty", stmt.span)
-        shortcut = self.body(shortcuts[0].body, defaults) if shortcuts else ()
+        shortcut = (
+            self.body(shortcuts[0].body, self._defaults_at(stmt.body, shortcuts[0], defaults)) if shortcuts else ()
+        )
         name = self.explicit(stmt.name, stmt.span) or "residual"
         return ir.Residual(name, stmt.span, stmt.scale or ex.Num(1.0), body, shortcut)
+
+    def _defaults_at(self, stmts: tuple[sx.Stmt, ...], at: sx.Stmt, defaults: _Defaults) -> _Defaults:
+        """The defaults in force at `at` in a body: those of the `defaults` statements before it."""
+        for stmt in stmts[: stmts.index(at)]:
+            if isinstance(stmt, sx.Defaults):
+                defaults = self.extend_defaults(defaults, stmt)
+        return defaults
 
     def _gate(self, stmt: sx.Gate, defaults: _Defaults) -> ir.Node:
         body = self.body(stmt.body, defaults)
@@ -267,7 +278,21 @@ def _unknown_option(op: Op, option: sx.Option) -> SpecNameError:
     hint = _suggest(option.key, known) or what
     if option.key in OPS:  # `conv 1x1 -> 8 flatten`: a separator is missing
         hint = f"{option.key!r} is a layer: put a ';' or a line break before it"
+    owners = [key for key in op.valued if _accepts_word(op.options[key].kind, option.key)]
+    if owners:  # `zeropad same`: a value without its option's name
+        hint = f"{option.key!r} is a value of option {owners[0]!r}: write `{owners[0]} {option.key}`"
     return SpecNameError(f"unknown option {option.key!r} for {op.keyword}", option.span, hint)
+
+
+def _accepts_word(kind: Kind, word: str) -> bool:
+    """Whether `word` is a value the option takes (`same` for conv's pad, not for zeropad's)."""
+    if word not in kind.words:
+        return False
+    try:
+        kind.check(word, None, "")
+    except InceptgenError:
+        return False
+    return True
 
 
 # calls ---------------------------------------------------------------------------------
@@ -446,9 +471,21 @@ def _variants(module: sx.Module, params: tuple[ir.Param, ...]) -> tuple[ir.Varia
                 )
             if arg.name in values:
                 raise SpecArgumentError(f"variant {item.name!r} sets {arg.name!r} twice", arg.span)
+            _check_earlier_params(arg.value, known[: known.index(arg.name)], f"variant {item.name!r}")
             values[arg.name] = arg.value
         variants[item.name] = ir.Variant(item.name, item.span, ir.Args(values))
     return tuple(variants.values())
+
+
+def _check_earlier_params(value: ex.Expr, earlier: list[str], where: str) -> None:
+    """A model parameter's value reads only the parameters declared before it (as defaults do)."""
+    for node in ex.walk(value):
+        name = (
+            node.name if isinstance(node, ex.Ref) else f"{node.obj}.{node.attr}" if isinstance(node, ex.Attr) else None
+        )
+        if name is not None and name not in earlier:
+            hint = f"parameters before it: {', '.join(earlier)}" if earlier else "it is the first parameter"
+            raise SpecNameError(f"{where}: unknown name {name!r}", node.span, hint)
 
 
 def _unused_blocks(blocks, scopes, files, main_file) -> tuple[tuple[str, Span], ...]:

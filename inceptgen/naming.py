@@ -33,39 +33,112 @@ def default_name(node: ir.Node) -> str:
 _CONTAINER_NAMES = {ir.Concat: "concat", ir.Residual: "residual", ir.Gate: "gate", ir.Repeat: "repeat", ir.If: "cond"}
 
 
+@dataclasses.dataclass
+class _Wanted:
+    """A node of the scope with the name it asks for (`explicit`: written with `as`)."""
+
+    node: ir.Node
+    name: str
+    explicit: bool
+
+
+@dataclasses.dataclass
+class _Alternatives:
+    """The bodies of a node of which at most one is built: an `if`'s arms."""
+
+    arms: list[list[_Item]]
+
+
+_Item = _Wanted | _Alternatives
+
+
 def name_scope(body: ir.Body) -> ir.Body:
-    """Give every node of one scope its final name (and every nested scope its own)."""
-    wanted: list[tuple[ir.Node, str, bool]] = []
-    _collect(body, "", wanted)
-    explicit_seen: dict[str, ir.Node] = {}
-    for node, name, explicit in wanted:
-        if explicit:
-            if name in explicit_seen:
-                raise SpecNameError(f"name {name!r} is used twice in this scope", node.span)
-            explicit_seen[name] = node
-    counts = Counter(name for _, name, explicit in wanted if not explicit)
+    """Give every node of one scope its final name (and every nested scope its own).
+
+    Names are unique along every way through the scope's `if`s: the two arms of an `if`
+    are never both built, so `if c { residual { body() } } else { body() }` names the
+    block `body` in either arm, as it would be without the `if`.
+    """
+    items = _collect(body, "")
+    explicit = {w.name for w in _wanted(items) if w.explicit}
+    counts = _most_per_way(items)
     final: dict[int, str] = {}
-    numbers: Counter[str] = Counter()
-    for node, name, explicit in wanted:
-        if not explicit and (counts[name] > 1 or name in explicit_seen):
-            while True:
-                numbers[name] += 1
-                candidate = f"{name}{'_' if name[-1].isdigit() else ''}{numbers[name]}"
-                if candidate not in explicit_seen and candidate not in counts:
-                    break
-            name = candidate
-        final[id(node)] = name
+    _number(items, Counter(), counts, explicit, final)
     return _rename(body, final)
 
 
-def _collect(nodes: ir.Body, prefix: str, wanted: list[tuple[ir.Node, str, bool]]) -> None:
+def _collect(nodes: ir.Body, prefix: str) -> list[_Item]:
+    items: list[_Item] = []
     for node in nodes:
         if not isinstance(node, ir.Branch):  # a branch is a label, not a member of the scope
             explicit = node.name != default_name(node)
-            wanted.append((node, node.name if explicit else prefix + node.name, explicit))
-        for field, naming in ir.body_fields(node):
-            if not naming.scope:
-                _collect(getattr(node, field), prefix + naming.prefix.format(name=node.name), wanted)
+            items.append(_Wanted(node, node.name if explicit else prefix + node.name, explicit))
+        fields = [(f, naming) for f, naming in ir.body_fields(node) if not naming.scope]
+        inner = prefix + "{}"
+        arms = [_collect(getattr(node, f), inner.format(n.prefix.format(name=node.name))) for f, n in fields]
+        alternative = [naming.alternative for _, naming in fields]
+        if any(alternative):
+            items.append(_Alternatives(arms))
+        else:
+            items.extend(item for arm in arms for item in arm)
+    return items
+
+
+def _wanted(items: list[_Item]) -> list[_Wanted]:
+    out: list[_Wanted] = []
+    for item in items:
+        if isinstance(item, _Alternatives):
+            out.extend(w for arm in item.arms for w in _wanted(arm))
+        else:
+            out.append(item)
+    return out
+
+
+def _most_per_way(items: list[_Item]) -> Counter[tuple[str, bool]]:
+    """How often each (name, explicit) is asked for along the way through the scope that asks most."""
+    total: Counter[tuple[str, bool]] = Counter()
+    for item in items:
+        if isinstance(item, _Alternatives):
+            most: Counter[tuple[str, bool]] = Counter()
+            for arm in item.arms:
+                most |= _most_per_way(arm)  # | keeps the larger count
+            total += most
+        else:
+            total[item.name, item.explicit] += 1
+    return total
+
+
+def _number(
+    items: list[_Item],
+    taken: Counter[str],
+    counts: Counter[tuple[str, bool]],
+    explicit: set[str],
+    final: dict[int, str],
+) -> None:
+    """Name the items in order; `taken` holds the numbers (and explicit names) used on the way here."""
+    for item in items:
+        if isinstance(item, _Alternatives):
+            after = []
+            for arm in item.arms:
+                way = taken.copy()
+                _number(arm, way, counts, explicit, final)
+                after.append(way)
+            for way in after:
+                taken |= way
+            continue
+        name = item.name
+        if item.explicit:
+            if taken["=" + name]:
+                raise SpecNameError(f"name {name!r} is used twice in this scope", item.node.span)
+            taken["=" + name] = 1
+        elif counts[name, False] > 1 or name in explicit:
+            while True:
+                taken[name] += 1
+                candidate = f"{name}{'_' if name[-1].isdigit() else ''}{taken[name]}"
+                if candidate not in explicit and (candidate, False) not in counts:
+                    break
+            name = candidate
+        final[id(item.node)] = name
 
 
 def _rename(body: ir.Body, final: dict[int, str]) -> ir.Body:

@@ -15,6 +15,7 @@ from inceptgen import expr as ex
 from inceptgen import syntax as sx
 from inceptgen.errors import InceptgenError, SourceError, Span, SpecLimitError, SpecNameError, SpecSyntaxError
 from inceptgen.limits import Limits
+from inceptgen.names import KEYWORDS
 from inceptgen.ops import ACTIVATIONS, OPS, valued_options
 from inceptgen.resources import grammar_text
 
@@ -111,9 +112,10 @@ def _check_nesting(tree: Tree, file: str, limits: Limits) -> None:
 def parse_expr(text: str, file: str = "<--set>") -> ex.Expr:
     """Parse a single value such as `10`, `3x32x32` or `0.5` (for `--set name=value`)."""
     module = parse(f"model m(v = {text})", file)
-    default = module.items[0].params[0].default
-    assert default is not None
-    return default
+    params = module.items[0].params
+    if len(params) != 1 or params[0].default is None:  # `10, input = 3x8x8`: two values in one
+        raise SpecSyntaxError(f"expected one value, got {text!r}", None, "give each parameter its own --set")
+    return params[0].default
 
 
 _TOKEN_NAMES = {
@@ -251,6 +253,14 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> SpecSyntaxError
             if unclosed is not None:
                 return unclosed
         got = "end of line" if token.type == "_NL" else repr(str(token))
+        before = _NAME_BEFORE.search(text, 0, token.start_pos or 0) if token.type == "LPAR" else None
+        if before is not None and before.group(1) in KEYWORDS:  # `shortcut()`: a block named as a keyword
+            word = before.group(1)
+            return SpecSyntaxError(
+                f"unexpected '(' after {word!r}: {word!r} is a word of the language, not a block",
+                span,
+                f"name the block {word}_",
+            )
         return SpecSyntaxError(f"unexpected {got}", span, f"expected {_describe(set(exc.expected))}")
     assert isinstance(exc, UnexpectedCharacters)
     char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""

@@ -661,6 +661,24 @@ def test_error_kind(text: str, error: type[InceptgenError], line: int, column: i
         assert fragment in err.message, err.message
 
 
+# (stage body, the hint the error gives): a hint says what would be accepted
+HINTS = [
+    ("repeat 4 / 2 { relu }", "use // for integer division"),
+    ("maxpool 3x3 stride 4 / 2", "use // for integer division"),
+    ("conv 1x1 -> 16 / 2", "use // for integer division"),
+    ("conv 3x3 -> 4 valid", "'valid' is a value of option 'pad': write `pad valid`"),
+    ("zeropad pad same", "same and valid need a kernel"),
+    ("shortcut()", "name the block shortcut_"),
+]
+
+
+@pytest.mark.parametrize(("body", "hint"), HINTS, ids=[h[0] for h in HINTS])
+def test_error_hints(body: str, hint: str) -> None:
+    with pytest.raises(InceptgenError) as info:
+        inceptgen.load(f"model m(input = 3x8x8)\nstage s {{ {body} }}\n")
+    assert info.value.hint is not None and hint in info.value.hint, info.value.hint
+
+
 def test_error_kinds_cover_the_issue() -> None:
     kinds = {k[0].split(" (")[0] for k in ERROR_KINDS}
     for required in (

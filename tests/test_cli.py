@@ -89,6 +89,7 @@ def write_bad(tmp_path: Path, name: str) -> tuple[Path, int, int]:
         (["check", "{good}", "--set", "classes"], 2, "stderr", "--set expects name=value"),
         (["check", "{good}", "--set", "classes=)"], 2, "stderr", "--set 'classes=)'"),
         (["check", "{good}", "--set", "classes="], 2, "stderr", "--set classes= has no value"),  # 0.1: "unexpected ')'"
+        (["check", "{good}", "--set", "classes=3, input=3x8x8"], 2, "stderr", "expected one value"),  # 0.1 took both
         (["parity", "--help"], 0, "stdout", "relative"),  # 0.1 called --tol absolute
         (["check", "@efficientnet_b0", "--variant", "b1"], 0, "stdout", "7,794,184 parameters"),
         (["check", "@efficientnet_b0", "--variant", "b9"], 2, "stderr", "no variant 'b9'"),
@@ -383,6 +384,7 @@ def test_specs_lists_the_library() -> None:
     assert names
     for name in names:
         assert f"@{name}" in result.stdout
+    assert 'import "@lib/resnet_blocks"' in result.stdout  # the block libraries, as they are imported
 
 
 # --------------------------------------------------------------------------- the real process
@@ -692,3 +694,41 @@ def test_compile_names_the_variant_in_the_header() -> None:
     assert result.exit_code == 0, result.output
     assert "with variant b2" in result.stdout.splitlines()[0]
     assert "input_shape: tuple[int, int, int] = (3, 260, 260)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--target", "torch"],
+        ["--target", "keras", "--variant", "b2", "--set", "classes=10"],
+        ["--target", "torch", "--set", "input=3x64x64", "--optimize"],
+    ],
+)
+def test_the_header_command_regenerates_the_file(args: list[str]) -> None:
+    """The "Do not edit" line's command, run as written, writes the same file (0.1 left out --set)."""
+    import shlex
+
+    first = invoke("compile", "@efficientnet_b0", *args)
+    assert first.exit_code == 0, first.output
+    command = re.search(r"run `(.*)`\.$", first.stdout.splitlines()[1]).group(1)
+    words = shlex.split(command)
+    assert words[:2] == ["inceptgen", "compile"]
+    again = invoke(*words[1:])
+    assert again.exit_code == 0, again.output
+    assert again.stdout == first.stdout
+
+
+def test_check_checks_every_variant(tmp_path: Path) -> None:
+    spec = tmp_path / "v.incept"
+    spec.write_text(
+        "model m(input = 3x8x8, width = 4)\nvariant wide(width = 8)\nvariant odd(width = 7 / 2)\n"
+        "stage s { conv 1x1 -> width }\n"
+    )
+    result = invoke("check", spec)
+    assert result.exit_code == 2
+    assert f"ok: {spec}: m 16 parameters" in result.stdout
+    assert f"ok: {spec} --variant wide: m 32 parameters" in result.stdout
+    assert "conv out must be an integer, got 3.5" in result.stderr
+    assert "in variant 'odd' (inceptgen check --variant odd)" in result.stderr
+    only = invoke("check", spec, "--variant", "wide")
+    assert only.exit_code == 0 and only.stdout.count("ok:") == 1

@@ -183,3 +183,24 @@ def test_every_vocabulary_keyword_has_a_handler_and_a_macro(target: str) -> None
         assert op in emitter.HANDLERS, op
         family = "activation" if op in ACTIVATIONS else op  # activations without options share one macro
         assert hasattr(macros, f"{family}_forward" if target == "torch" else family), op
+
+
+BOOL_SPEC = "model m(input = 3x8x8, deep = true)\nstage s { if deep { conv 1x1 -> 4 } else { relu } }\n"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("deep", [True, False])
+def test_a_boolean_model_parameter_compiles(target: str, deep: bool) -> None:
+    """0.2.0's torch emitter took True for a number ("arithmetic needs numbers"); the API refused bools."""
+    source = inceptgen.load(BOOL_SPEC, deep=deep).source(target)
+    assert f"deep: bool = {deep}" in source
+    ast.parse(source)
+
+
+def test_an_arm_without_modules_writes_no_if_in_init() -> None:
+    spec = "model m(input = 3x8x8)\nblock b(c) { if c { relu } else { conv 1x1 -> 4 } }\nstage s { b(true) }\n"
+    source = inceptgen.load(spec).source("torch")
+    start = source.index("class B(")
+    init = source[start : source.index("def forward", start)]
+    assert "pass" not in init
+    assert "if not self.cond:\n            self.conv = " in init

@@ -156,6 +156,19 @@ def test_model_defaults_apply_to_blocks_defined_before_them() -> None:
     assert c.act == "relu"
 
 
+@pytest.mark.parametrize(
+    ("body", "bn"),
+    [
+        ("defaults { conv: bn }; conv 1x1 -> 4; shortcut { conv 1x1 -> 4 }", True),
+        ("conv 1x1 -> 4; shortcut { conv 1x1 -> 4 }; defaults { conv: bn }", False),  # after it: not
+        ("shortcut { defaults { conv: bn }; conv 1x1 -> 4 }; conv 1x1 -> 4", True),
+    ],
+)
+def test_a_shortcut_takes_the_defaults_written_before_it(body: str, bn: bool) -> None:
+    c = conv(M + f"stage s {{ residual {{ {body} }} }}\n", "s.shortcut_conv")
+    assert (c.bn is not None) is bn
+
+
 def test_pad_words_and_numbers() -> None:
     spec = (
         M
@@ -321,6 +334,7 @@ NUMBERING = [
     ),
     ("concat { branch a { relu } branch b { relu } }", ["s.concat", "s.a_relu", "s.b_relu"]),
     ("residual { relu } residual { relu }", ["s.residual1", "s.relu1", "s.residual2", "s.relu2"]),
+    ("relu; if true { relu } else { relu; relu }; relu", ["s.relu1", "s.relu2", "s.relu4"]),  # the arm taken
 ]
 
 
@@ -331,12 +345,35 @@ def test_numbering(body: str, paths: list[str]) -> None:
     assert found == paths
 
 
+# (stage body, the names of its nodes in both arms of its `if`s, in source order)
+IF_ARM_NAMES = [
+    ("if c { b35() } else { b35() }", ["cond", "b35", "b35"]),
+    ("if c { residual { b35() } } else { b35() }", ["cond", "residual", "b35", "b35"]),
+    ("relu; if c { relu } else { relu; relu }", ["relu1", "cond", "relu2", "relu2", "relu3"]),
+    ("if c { relu } else { relu; relu }; relu", ["cond", "relu1", "relu1", "relu2", "relu3"]),
+    ("if c { b35() as x } else { b35() as x }", ["cond", "x", "x"]),
+    (
+        "if c { if c { relu } else { relu } } else { relu }; relu",
+        ["cond1", "cond2", "relu1", "relu1", "relu1", "relu2"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "names"), IF_ARM_NAMES, ids=[b for b, _ in IF_ARM_NAMES])
+def test_the_arms_of_an_if_share_names(body: str, names: list[str]) -> None:
+    """The arms are never both built: a name is unique along each way through them, as without the `if`."""
+    model = lower_text(M + f"block b35() {{ identity }}\nblock t(c) {{ {body} }}\nstage s {{ t(true) }}\n")
+    assert [node.name for node in ir.walk(model.blocks["t"].body)] == names
+
+
 # (stage body, line, column, text at the span): a name used twice in one scope
 DUPLICATE_NAMES = [
     ("relu as a\n  relu as a", 5, 3, "relu as a"),
     ("relu as a\n  concat { branch { relu as a } branch { relu } }", 5, 21, "relu as a"),
     ("concat as x { branch { relu } branch { relu } }\n  relu as x", 5, 3, "relu as x"),
     ("b() as x\n  relu as x", 5, 3, "relu as x"),
+    ("relu as x\n  if true { relu as x } else { relu }", 5, 13, "relu as x"),  # one way holds both
+    ("if true { relu as x } else { relu }\n  relu as x", 5, 3, "relu as x"),
 ]
 
 
@@ -429,16 +466,24 @@ PARAM_ERRORS = [
     ("stage s { concat { branch { relu } } }", SpecArgumentError, 2, 11),
     ("stage s { residual { } }", SpecArgumentError, 2, 11),
     ("stage s { repeat 2 { } }", SpecArgumentError, 2, 11),
+    # A block parameter's default is evaluated where it is written, even when every use gives the value.
+    ("block b(c = 1 // 0) { relu }\nstage s { b(c = 2) }", SpecArgumentError, 2, 13),
+    ("block b(c = 1e999) { relu }\nstage s { b(c = 2) }", SpecArgumentError, 2, 13),
+    # A variant reads the parameters declared before the one it sets, as a default does.
+    ("variant v(c = c * 2)\nstage s { relu }", SpecNameError, 2, 15),
+    ("variant v(c = in.channels)\nstage s { relu }", SpecNameError, 2, 15),
+    ("variant v(d = c * 2)\nstage s { relu }", None, None, None),
 ]
 
 
 @pytest.mark.parametrize(("text", "error", "line", "column"), PARAM_ERRORS, ids=[p[0] for p in PARAM_ERRORS])
 def test_definition_errors(text: str, error, line, column) -> None:
+    model = "model m(input = 3x32x32, c = 4, d = 8)\n" if "variant" in text else M
     if error is None:
-        lower_text(M + text)
+        lower_text(model + text)
         return
     with pytest.raises(error) as info:
-        lower_text(M + text)
+        lower_text(model + text)
     assert (info.value.span.line, info.value.span.column) == (line, column)
 
 
@@ -727,3 +772,14 @@ def test_missing_stdlib_import_points_at_the_import() -> None:
         inceptgen.load('model m(input = 3x8x8)\nimport "@no_such_library_file"\nstage s { relu }\n')
     assert (info.value.span.file, info.value.span.line, info.value.span.column) == ("<spec>", 2, 1)
     assert "@no_such_library_file" in info.value.message
+
+
+def test_the_shipped_block_libraries_import_by_name() -> None:
+    spec = 'import "@lib/resnet_blocks"\n' + M + "stage s { basic(8, stride = 2) }\n"
+    assert nodes(spec)["s"].out_shape == (8, 16, 16)  # the stage is its block
+
+
+@pytest.mark.parametrize("path", ["@lib/../resnet18", "@lib/nothing", "@/etc/passwd", "@lib/lib/resnet_blocks"])
+def test_library_imports_stay_in_the_library(path: str) -> None:
+    with pytest.raises(SpecNameError, match="no spec named"):
+        inceptgen.load(f'import "{path}"\n' + M + "stage s { relu }\n")

@@ -314,6 +314,7 @@ SYNTAX_ERRORS = [
     ("named arg without value", "stage s { b(c = ) }", SpecSyntaxError, 2, 17, ")"),
     ("size with spaces", "stage s { conv 3 x 3 -> 8 }", SpecNameError, 2, 18, "x"),
     ("kernel as a bare name", "block b(k) { conv k -> 8 }", SpecSyntaxError, 2, 19, "k ->"),
+    ("block named as a keyword", "block shortcut() { relu }\nstage s { shortcut() }", SpecSyntaxError, 3, 19, "()"),
 ]
 
 

@@ -35,6 +35,8 @@ from inceptgen.errors import InceptgenError
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from inceptgen.api import Spec
+
 
 def _version_callback(value: bool) -> None:
     if value:
@@ -62,13 +64,19 @@ def check_cmd(spec: SpecArg, set_: SetOpt = None, variant: VariantOpt = None) ->
 
     Example: [bold]inceptgen check @inception_v3 --set classes=10[/bold]
 
+    Without --variant, every variant of the spec is checked too, one line each.
     Warnings (such as a block defined and never used) go to stderr as
     file:line:col: warning: ...; any error exits with status 2.
     """
     with guard():
         s = load_spec(spec, set_, variant)
-        c = s.checked
-        typer.echo(f"ok: {spec}: {s.model.name} {c.total_params:,} parameters, output {fmt_shape(main_output(s))}")
+        typer.echo(f"ok: {spec}: {_verdict(s)}")
+        for other in s.model.variants if variant is None else ():
+            typer.echo(f"ok: {spec} --variant {other.name}: {_verdict(s.with_variant(other.name))}")
+
+
+def _verdict(s: Spec) -> str:
+    return f"{s.model.name} {s.checked.total_params:,} parameters, output {fmt_shape(main_output(s))}"
 
 
 def summary_cmd(
@@ -168,7 +176,7 @@ def specs_cmd() -> None:
         from rich.text import Text
 
         from inceptgen.api import load
-        from inceptgen.stdlib import list_specs, stdlib_path
+        from inceptgen.stdlib import list_libraries, list_specs, stdlib_path
 
         table = Table(show_edge=False)
         columns = (("spec", "left"), ("model", "left"), ("parameters", "right"), ("variants", "left"))
@@ -185,7 +193,15 @@ def specs_cmd() -> None:
                 failed.append(render_error(err))
                 model, params, variants = "", Text("error", style="bold red"), ""
             table.add_row(f"@{name}", model, params, variants, Text(_description(path)))
-        print_table(make_console(), table)
+        console = make_console()
+        print_table(console, table)
+        libraries = Table(show_edge=False)
+        for column in ("block library (import it)", "description"):
+            libraries.add_column(column)
+        for name in list_libraries():
+            libraries.add_row(f'import "@{name}"', Text(_description(stdlib_path(name))))
+        console.print()
+        print_table(console, libraries)
         if failed:
             exit_with("\n".join(failed), EXIT_FAILED)
 

@@ -8,6 +8,7 @@ macro, is an `UnsupportedError` carrying the node's span: never silently missing
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,7 +19,8 @@ from inceptgen.check import Checked
 from inceptgen.emit.render import HEADER_MARK, environment, format_source
 from inceptgen.emit.scopes import ScopeView, Stmt, build_scopes, model_param_names, walk_stmts
 from inceptgen.emit.values import Py, const
-from inceptgen.errors import UnsupportedError
+from inceptgen.errors import InceptgenError, UnsupportedError
+from inceptgen.resources import specs_dir
 
 __all__ = ["Emitter", "Handler"]
 
@@ -40,6 +42,7 @@ class Emitter:
         self.checked = checked
         self.model = checked.model
         self.source_name = Path(source_name).name if not source_name.startswith("<") else source_name
+        self.source_arg = _source_arg(source_name)
         self.optimize = optimize
         self.scopes = build_scopes(checked)
         self.views: list[ScopeView] = self.scopes.views
@@ -112,16 +115,23 @@ class Emitter:
         return any("math" in ex.FUNCTIONS[name].imports for name in self.functions_used())
 
     def header(self) -> dict[str, str]:
-        overrides = {k: v for k, v in self.checked.env.items() if _differs(self.model, k, v)}
-        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in overrides.items())
+        """The first lines' values: where the file came from and the command that regenerates it."""
+        given = _given_values(self.model, self.checked.env, self.checked.variant)
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in given.items())
+        command = [self.source_arg, "--target", self.target]
         if self.checked.variant:
             shown = f"variant {self.checked.variant}" + (f", {shown}" if shown else "")
+            command += ["--variant", self.checked.variant]
+        command += [arg for k, v in given.items() for arg in ("--set", f"{k}={_fmt(v)}")]
+        if self.optimize:
+            command.append("--optimize")
         return {
             "mark": HEADER_MARK,
             "version": __version__,
             "source": _comment_safe(self.source_name),
             "hash": self.model.source_hash,
             "overrides": _comment_safe(shown),
+            "command": _comment_safe(shlex.join(["inceptgen", "compile", *command])),
         }
 
     def prepare(self, stmts: list[Stmt], view: ScopeView) -> None:
@@ -139,20 +149,39 @@ class Emitter:
         return format_source(template.render(**self.template_values()))
 
 
+def _source_arg(source_name: str) -> str:
+    """How a user names the spec on the command line: `@name` for the library's, else the file name."""
+    path = Path(source_name)
+    library = Path(str(specs_dir()))
+    if path.suffix == ".incept" and path.parent.resolve() == library.resolve():
+        return f"@{path.stem}"
+    return path.name if not source_name.startswith("<") else source_name
+
+
 def _comment_safe(text: str) -> str:
     """User-named text in a generated comment: one line, nothing that could end the comment."""
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _fmt(value: ex.Value) -> str:
-    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    """A value as a spec (and `--set`) writes it: `3x32x32`, `true`, `"relu"`."""
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
-def _differs(model: ir.Model, name: str, value: ex.Value) -> bool:
-    param = next(p for p in model.params if p.name == name)
-    if param.default is None:
-        return True
-    try:
-        return ex.evaluate(param.default, {}) != value
-    except Exception:  # noqa: BLE001 - a default reading other params: report it
-        return True
+def _given_values(model: ir.Model, env: Mapping[str, ex.Value], variant: str | None) -> dict[str, ex.Value]:
+    """The parameter values `--set` gave: those the spec (with its variant) would not compute."""
+    chosen = next((v for v in model.variants if v.name == variant), None)
+    given = {}
+    for param in model.params:
+        written = chosen.values[param.name] if chosen and param.name in chosen.values else param.default
+        try:
+            natural = ex.evaluate(written, env) if written is not None else None  # earlier values are final
+        except InceptgenError:
+            natural = None
+        if natural != env[param.name] or type(natural) is not type(env[param.name]):
+            given[param.name] = env[param.name]
+    return given

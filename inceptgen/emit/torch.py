@@ -173,8 +173,8 @@ class TorchEmitter(Emitter):
         return out
 
     def _param_types(self, view: ScopeView) -> dict[str, str]:
-        model_types = {p.name: self.annotation(ex.Num(v) if isinstance(v, int | float) else None)
-                       for p in self.model.params if not isinstance(v := self.checked.env[p.name], tuple)}  # fmt: skip
+        model_types = {p.name: type(v).__name__ for p in self.model.params
+                       if isinstance(v := self.checked.env[p.name], int | float | bool | str)}  # fmt: skip
         block_types = {p.name: self.annotation(p.default) for b in self.model.blocks.values() for p in b.params}
         own = {spec: self.annotation(default) for spec, _, default in view.params if default is not None}
         base = model_types if view.kind in ("stage", "head", "aux") else block_types

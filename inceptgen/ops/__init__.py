@@ -14,7 +14,7 @@ from inceptgen.ops.activations import ACTIVATIONS, FUSABLE, Activation
 from inceptgen.ops.base import Inferred, LayerContext, Op, Opt, Shape, fmt_shape
 from inceptgen.ops.channels import CHANNELS
 from inceptgen.ops.elementwise import ELEMENTWISE
-from inceptgen.ops.kinds import Kind, Pads
+from inceptgen.ops.kinds import Kind, Pads, division_hint
 from inceptgen.ops.norm import NORM
 from inceptgen.ops.pooling import POOLING
 from inceptgen.ops.spatial import window, windows
@@ -32,6 +32,7 @@ __all__ = [
     "Opt",
     "Pads",
     "Shape",
+    "division_hint",
     "fmt_shape",
     "valued_options",
     "window",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inceptgen import expr as ex
 from inceptgen.ops.base import Inferred, LayerContext, Op, Opt
-from inceptgen.ops.kinds import COUNT, INDEX, PADS, optional
+from inceptgen.ops.kinds import COUNT, EXPLICIT_PADS, INDEX, optional
 
 __all__ = ["CHANNELS"]
 
@@ -27,10 +27,7 @@ def _shuffle(ctx: LayerContext) -> Inferred:
 
 def _zeropad(ctx: LayerContext) -> Inferred:
     c, h, w = ctx.need_map()
-    pads = ctx["pad"]
-    if isinstance(pads, str):
-        raise ctx.argument_error("zeropad takes N, HxW or TxBxLxR, not 'same' or 'valid'", "pad")
-    (top, bottom), (left, right) = pads
+    (top, bottom), (left, right) = ctx["pad"]
     return Inferred((c, h + top + bottom, w + left + right), values={"pads": (top, bottom, left, right)})
 
 
@@ -58,7 +55,7 @@ CHANNELS = (
     Op(
         "zeropad",
         "zero padding of height and width: N, HxW or TxBxLxR (Keras' ZeroPadding2D)",
-        {"pad": Opt(PADS, None, "N, HxW or TxBxLxR")},
+        {"pad": Opt(EXPLICIT_PADS, None, "N, HxW or TxBxLxR")},
         {},
         _zeropad,
         positional="pad",

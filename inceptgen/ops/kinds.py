@@ -20,6 +20,7 @@ __all__ = [
     "INDEX",
     "PAIR",
     "PADS",
+    "EXPLICIT_PADS",
     "RATE",
     "UNIT",
     "POSITIVE",
@@ -27,6 +28,7 @@ __all__ = [
     "FLAG",
     "NUMBERS",
     "choice",
+    "division_hint",
     "optional",
     "Pads",
 ]
@@ -52,13 +54,19 @@ def _is_number(value: ex.Value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def division_hint(value: ex.Value) -> str | None:
+    """The hint for a whole float (or a size holding one) where integers are wanted: `16 / 2` is 8.0.
+
+    The spec computes as the generated Python does, which would pass the float to Conv2d:
+    such a value is refused where check and compile agree.
+    """
+    values = value if isinstance(value, tuple) else (value,)
+    return "use // for integer division" if any(isinstance(v, float) and v.is_integer() for v in values) else None
+
+
 def _integer(value: ex.Value, span: Span | None, what: str) -> int:
-    if isinstance(value, float) and value.is_integer():
-        # `16 / 2` is 8.0 in the spec as in the generated Python, which would then pass a
-        # float to Conv2d: refuse it here, where check and compile agree.
-        raise SpecArgumentError(f"{what} must be an integer, got {value!r}", span, "use // for integer division")
     if not _is_int(value):
-        raise SpecArgumentError(f"{what} must be an integer, got {value!r}", span)
+        raise SpecArgumentError(f"{what} must be an integer, got {value!r}", span, division_hint(value))
     return value  # type: ignore[return-value]
 
 
@@ -79,7 +87,9 @@ def _index(value: ex.Value, span: Span | None, what: str) -> int:
 def _pair(value: ex.Value, span: Span | None, what: str) -> tuple[int, int]:
     pair = (value, value) if _is_int(value) else value
     if not (isinstance(pair, tuple) and len(pair) == 2 and all(_is_int(v) and v > 0 for v in pair)):
-        raise SpecArgumentError(f"{what} must be N or HxW with positive sizes, got {value!r}", span)
+        raise SpecArgumentError(
+            f"{what} must be N or HxW with positive sizes, got {value!r}", span, division_hint(value)
+        )
     return pair  # type: ignore[return-value]
 
 
@@ -151,6 +161,18 @@ COUNT = Kind("a positive integer", _count)
 INDEX = Kind("a non-negative integer", _index)
 PAIR = Kind("N or HxW", _pair)
 PADS = Kind("same, valid, N, HxW or TxBxLxR", _pads, ("same", "valid"))
+
+
+def _explicit_pads(value: ex.Value, span: Span | None, what: str) -> Pads:
+    if isinstance(value, str):
+        raise SpecArgumentError(
+            f"{what} must be N, HxW or TxBxLxR, not {value!r}", span, "same and valid need a kernel"
+        )
+    return _pads(value, span, what)  # type: ignore[return-value]
+
+
+#: Sizes only: the words are known (so that `pad same` is refused as such, not as an unknown name).
+EXPLICIT_PADS = Kind("N, HxW or TxBxLxR", _explicit_pads, ("same", "valid"))
 RATE = _in_range(0.0, 1.0, False, "in [0, 1)")
 UNIT = _in_range(0.0, 1.0, True, "in (0, 1)")
 POSITIVE = _in_range(0.0, float("inf"), True, "positive")
