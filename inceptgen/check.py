@@ -10,6 +10,7 @@ only read the result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -111,9 +112,14 @@ def model_env(model: ir.Model, overrides: Mapping[str, ex.Value] | None = None, 
                 f"model parameter {p.name!r} has no default: give it with --set {p.name}=...", p.span
             )
     shape = env["input"]
-    if not (isinstance(shape, tuple) and len(shape) == 3 and all(0 < d <= ex.MAX_INT for d in shape)):
-        span = next(p.span for p in model.params if p.name == "input")
+    span = next(p.span for p in model.params if p.name == "input")
+    if not (isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
         raise SpecArgumentError(f"input must be a size CxHxW such as 3x224x224, got {shape!r}", span)
+    if math.prod(shape) > ex.MAX_INT:
+        raise SpecLimitError(
+            f"input {fmt_shape(shape)} has {math.prod(shape):,} values per image, above the limit of {ex.MAX_INT:,}",
+            span,
+        )
     return env
 
 
@@ -137,6 +143,17 @@ def stage_block(scope: ir.Scope | ir.Aux) -> ir.Call | None:
     return only if isinstance(only, ir.Call) and only.name == only.block else None
 
 
+def _check_size(info: NodeInfo) -> None:
+    """Refuse an output of more values per image than the integer cap (no framework could hold it)."""
+    values = math.prod(info.out_shape)
+    if values > ex.MAX_INT:
+        raise SpecLimitError(
+            f"{info.path} would have the shape {fmt_shape(info.out_shape)}: {values:,} values per image, "
+            f"above the limit of {ex.MAX_INT:,}",
+            _span(info.node),
+        )
+
+
 class _Checker:
     def __init__(self, model: ir.Model, limits: Limits) -> None:
         self.model = model
@@ -147,8 +164,7 @@ class _Checker:
 
     # ---------------------------------------------------------------- plumbing
     def _add(self, info: NodeInfo) -> Shape:
-        if any(d > ex.MAX_INT for d in info.out_shape):
-            raise SpecLimitError(f"{info.path} would have the shape {fmt_shape(info.out_shape)}", _span(info.node))
+        _check_size(info)
         self.nodes.append(info)
         self.leaves += 1
         if self.leaves > self.limits.max_nodes:
@@ -164,8 +180,7 @@ class _Checker:
         return len(self.nodes) - 1
 
     def _close(self, slot: int, info: NodeInfo) -> Shape:
-        if any(d > ex.MAX_INT for d in info.out_shape):
-            raise SpecLimitError(f"{info.path} would have the shape {fmt_shape(info.out_shape)}", _span(info.node))
+        _check_size(info)
         self.nodes[slot] = info
         return info.out_shape
 

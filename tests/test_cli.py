@@ -186,6 +186,30 @@ def test_internal_error_is_one_message(monkeypatch: pytest.MonkeyPatch, good: Pa
 
 
 @pytest.mark.parametrize(
+    "err",
+    [
+        MemoryError(),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: not enough memory: you tried to allocate"
+        ),
+        type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor with shape[1,64,4000,4000]"),
+    ],
+    ids=["MemoryError", "torch CPU allocator", "tensorflow"],
+)
+def test_running_out_of_memory_is_a_user_error(monkeypatch: pytest.MonkeyPatch, good: Path, err: Exception) -> None:
+    """A model too large for the machine at the input size asked for (`parity` at 3x4000x4000) is not a bug."""
+
+    def too_large(*args, **kwargs):
+        raise err
+
+    monkeypatch.setattr("inceptgen.api.load", too_large)
+    result = invoke("check", good)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: out of memory")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
     ("err", "expected"),
     [
         (InceptgenError("no span"), ["error: no span"]),
@@ -732,3 +756,36 @@ def test_check_checks_every_variant(tmp_path: Path) -> None:
     assert "in variant 'odd' (inceptgen check --variant odd)" in result.stderr
     only = invoke("check", spec, "--variant", "wide")
     assert only.exit_code == 0 and only.stdout.count("ok:") == 1
+
+
+def test_concurrent_compiles_to_one_file_leave_one_complete_file(tmp_path: Path, good: Path) -> None:
+    """20 processes writing the same `-o` at once: the file is one of their outputs, whole."""
+    out = tmp_path / "model.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "inceptgen.cli",
+                "compile",
+                str(good),
+                "-t",
+                "torch",
+                "-o",
+                str(out),
+                "--set",
+                f"classes={n}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for n in range(2, 22)
+    ]
+    results = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0] * 20, results
+    text = out.read_text()
+    assert text in {inceptgen.load(good, classes=n).source("torch") for n in range(2, 22)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([good.name, "model.py"])  # no temporary file left

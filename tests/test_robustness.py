@@ -247,9 +247,10 @@ def test_numbers_beyond_floats() -> None:
 
 
 def test_parameter_limit() -> None:
-    err = refused(M + "stage s { conv 7x7 -> 2000000000 }\n")
+    one_pixel = "model m(input = 3x1x1)\nstage s { conv 7x7 -> 2000000000 }\n"  # 2e9 values: under the cap
+    err = refused(one_pixel)
     assert "296,000,000,000 parameters, above the limit of 2,000,000,000" in err.message  # 7*7*3*2e9 + 2e9
-    spec = inceptgen.load(M + "stage s { conv 7x7 -> 2000000000 }\n", limits=Limits(max_params=10**12))
+    spec = inceptgen.load(one_pixel, limits=Limits(max_params=10**12))
     assert spec.checked.total_params == 7 * 7 * 3 * 2_000_000_000 + 2_000_000_000
 
 
@@ -389,8 +390,10 @@ def test_convert_refuses_a_checkpoint_that_would_run_code(tmp_path: Path, format
     else:
         torch.save(state, evil)
     out = tmp_path / "out.weights.h5"
-    with pytest.raises(InceptgenError, match="cannot read PyTorch checkpoint"):
+    with pytest.raises(InceptgenError, match="cannot read PyTorch checkpoint") as info:
         convert_checkpoint(spec, "torch", "keras", evil, out)
+    assert "\n" not in info.value.message  # not PyTorch's advice to load with weights_only=False
+    assert "weights_only=False" not in info.value.message
     assert not marker.exists(), "the checkpoint's payload ran"
     assert not out.exists()
     assert not list(tmp_path.glob(".out*"))  # no temporary file left behind
@@ -408,6 +411,28 @@ def test_convert_accepts_a_plain_state_dict(tmp_path: Path) -> None:
     out = tmp_path / "out.weights.h5"
     convert_checkpoint(spec, "torch", "keras", good, out)
     assert out.stat().st_size > 0
+    assert (tmp_path / "out.weights.h5.sha256").read_text().split()[1] == "out.weights.h5"
+
+
+def test_convert_refuses_a_checkpoint_that_does_not_match_its_digest(tmp_path: Path) -> None:
+    """A bit flipped in a training run's checkpoint (which carries a .sha256) is found, not converted."""
+    import keras  # noqa: F401
+    import torch
+
+    from inceptgen.runtime.convert import convert_checkpoint
+    from inceptgen.runtime.training.run_dir import write_digest
+
+    spec = inceptgen.load(M + "stage s { conv 3x3 -> 4 relu }\nhead { global_avgpool; linear -> 2 }\n")
+    checkpoint = tmp_path / "model.pt"
+    torch.save(spec.to_torch().state_dict(), checkpoint)
+    write_digest(checkpoint)
+    data = bytearray(checkpoint.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    checkpoint.write_bytes(bytes(data))
+    out = tmp_path / "out.weights.h5"
+    with pytest.raises(InceptgenError, match="does not match its digest"):
+        convert_checkpoint(spec, "torch", "keras", checkpoint, out)
+    assert not out.exists()
 
 
 SAFE_MODE_SPEC = """
@@ -614,3 +639,18 @@ def test_disk_full_keeps_the_old_output(tmp_path: Path, monkeypatch: pytest.Monk
         output.write_generated(path, HEADER_MARK + "\nnew = 2\n")
     assert path.read_text() == HEADER_MARK + "\nold = 1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["model.py"]
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "fragment"),
+    [
+        (M + "stage s { conv 3x3 -> 4 pad 2147483647 }\n", {}, "s.conv would have the shape 4x4294967300x4294967300"),
+        (M + "stage s { conv 1x1 -> 40000000 }\n", {}, "2,560,000,000 values per image"),
+        (M + "stage s { relu }\n", {"input": (3, 2147483647, 2147483647)}, "input 3x2147483647x2147483647 has"),
+    ],
+    ids=["padded size", "channels", "input"],
+)
+def test_outputs_of_more_values_than_the_integer_cap_are_refused(text: str, overrides: dict, fragment: str) -> None:
+    """0.1 said ok to a 4.3e9 padded size and to `--set input=3x2147483647x2147483647`."""
+    err = refused(text, **overrides)
+    assert fragment in err.message and "above the limit of 2,147,483,647" in err.message

@@ -157,7 +157,24 @@ def guard() -> Iterator[None]:
         exit_with("interrupted", EXIT_INTERRUPTED)
     except Exception as err:  # noqa: BLE001 - the one place that turns a bug into a message
         maybe_traceback()
+        if out_of_memory(err):
+            message = "out of memory: the model does not fit at this input size and batch"
+            exit_with(render_diagnostic("error", message, hint="try a smaller --set input=... or --batch"), EXIT_USAGE)
         bug(err)
+
+
+#: What the frameworks' allocators say when memory runs out (PyTorch's CPU allocator raises a
+#: plain RuntimeError; TensorFlow a ResourceExhaustedError).
+_OUT_OF_MEMORY_TYPES = ("MemoryError", "OutOfMemoryError", "ResourceExhaustedError")
+_OUT_OF_MEMORY_WORDS = ("DefaultCPUAllocator", "not enough memory", "can't allocate memory", "out of memory")
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether an exception says the machine ran out of memory (a limit of the machine, not a bug)."""
+    if any(cls.__name__ in _OUT_OF_MEMORY_TYPES for cls in type(err).__mro__):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and any(word in text for word in _OUT_OF_MEMORY_WORDS)
 
 
 def bug(err: BaseException) -> NoReturn:

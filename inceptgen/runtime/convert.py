@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from inceptgen.errors import InceptgenError
+from inceptgen.runtime.training.run_dir import verify_digest, write_digest
 from inceptgen.targets import TARGETS
 
 __all__ = ["torch_to_keras", "keras_to_torch", "convert_checkpoint", "ConversionError"]
@@ -204,12 +205,13 @@ def convert_checkpoint(spec: Any, src: str, dst: str, checkpoint: Path, out: Pat
         raise InceptgenError(f"checkpoint {str(checkpoint)!r} does not exist")
     if out.exists() and not force:
         raise InceptgenError(f"{str(out)!r} exists; pass --force to replace it")
+    verify_digest(checkpoint)  # a training run's checkpoint carries one: a flipped bit is refused
     torch_model, keras_model = spec.to_torch(), spec.to_keras(aux_outputs=True)
     if src == "torch":
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is a user error
-            raise InceptgenError(f"cannot read PyTorch checkpoint {str(checkpoint)!r}: {exc}") from None
+            raise InceptgenError(f"cannot read PyTorch checkpoint {str(checkpoint)!r}: {_first_line(exc)}") from None
         _load_torch_state(torch_model, state)
         torch_to_keras(torch_model, keras_model)
         with atomic_path(out, suffix=".weights.h5") as tmp:
@@ -218,10 +220,18 @@ def convert_checkpoint(spec: Any, src: str, dst: str, checkpoint: Path, out: Pat
         try:
             keras_model.load_weights(checkpoint)
         except Exception as exc:  # noqa: BLE001
-            raise InceptgenError(f"cannot read Keras weights {str(checkpoint)!r}: {exc}") from None
+            raise InceptgenError(f"cannot read Keras weights {str(checkpoint)!r}: {_first_line(exc)}") from None
         keras_to_torch(keras_model, torch_model)
         with atomic_path(out, suffix=".pt") as tmp:
             torch.save(torch_model.state_dict(), tmp)
+    write_digest(out)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a framework's message: PyTorch's weights_only error goes on to advise
+    loading with weights_only=False, which would run whatever code the file holds."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _load_torch_state(model: Any, state: Any) -> None:
