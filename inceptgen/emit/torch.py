@@ -1,8 +1,9 @@
 """The PyTorch emitter: one `nn.Module` per scope, channels-first.
 
-Each handler below puts typed values on one statement and returns its output
-channels as an expression (None where only the data can tell: after a flatten).
-`templates/torch/ops.py.j2` holds the code each kind of statement becomes.
+Each handler puts typed values on one statement and returns its output channels as an
+expression (None where only the data can tell: after a flatten). The layers' handlers are
+in `inceptgen.emit.torch_layers`, the structure's (calls, repeats, concats, residuals,
+gates, ifs) below; `templates/torch/ops.py.j2` holds the code each kind of statement becomes.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from inceptgen import ir
 from inceptgen.emit.base import Emitter
 from inceptgen.emit.render import environment
 from inceptgen.emit.scopes import ScopeView, Stmt, model_class_name, walk_stmts
+from inceptgen.emit.torch_layers import LAYER_HANDLERS
 from inceptgen.emit.torch_optimize import fuse_siblings
-from inceptgen.emit.values import Py, const, kwargs
-from inceptgen.errors import UnsupportedError
+from inceptgen.emit.values import Py, kwargs
 from inceptgen.ops import ACTIVATIONS
 
 __all__ = ["TorchEmitter"]
@@ -31,34 +32,7 @@ _CONV_DEFAULTS: dict[str, object] = {
     "bn_eps": 1e-3, "bn_momentum": 0.01, "bn_scale": True, "act": "linear",
     "init": "default", "init_std": 0.02, "l2": 0.0, "bias_l2": 0.0,
 }  # fmt: skip
-_LINEAR_DEFAULTS: dict[str, object] = {
-    "bias": True, "bn": False, "bn_eps": 1e-5, "bn_momentum": 0.1, "bn_scale": True, "act": "linear",
-    "init": "default", "init_std": 0.02, "l2": 0.0, "bias_l2": 0.0,
-}  # fmt: skip
 _IN = ex.Ref("@in")  # the channels entering the scope: `in_channels`
-
-
-def _pair(value: object) -> tuple[int, int] | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, value
-    return value if isinstance(value, tuple) and len(value) == 2 else None  # type: ignore[return-value]
-
-
-def static_padding(pad: object, kernel: object, stride: object) -> tuple[int, int] | None:
-    """The symmetric (ph, pw) an `nn` layer takes for a spec padding, or None if it needs more."""
-    k, s = _pair(kernel), _pair(stride)
-    if pad == "valid":
-        return 0, 0
-    if pad == "same":
-        odd = k is not None and all(kk % 2 for kk in k)
-        return ((k[0] - 1) // 2, (k[1] - 1) // 2) if s == (1, 1) and odd else None  # type: ignore[index]
-    if isinstance(pad, int) and not isinstance(pad, bool):
-        return pad, pad
-    if isinstance(pad, tuple) and len(pad) == 2:
-        return pad  # type: ignore[return-value]
-    if isinstance(pad, tuple) and len(pad) == 4 and pad[0] == pad[1] and pad[2] == pad[3]:
-        return pad[0], pad[2]
-    return None
 
 
 class TorchEmitter(Emitter):
@@ -180,221 +154,6 @@ class TorchEmitter(Emitter):
         base = model_types if view.kind in ("stage", "head", "aux") else block_types
         return {**base, **own}
 
-    # ------------------------------------------------------------------ layers
-    def _conv(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        a = stmt.node.args
-        self.helpers |= {"ConvNormAct", "spec_padding"}
-        if self._needs_pad_same(a["pad"], a["stride"]):
-            self.helpers.add("pad_same")
-        out: Channels = a["out"]
-        if stmt.kind == "dwconv" and _constant(out) == "none":
-            out = ch  # as many channels as its input
-        if stmt.kind == "sepconv":
-            self.helpers.add("SeparableConv2d")
-        stmt.values.update(
-            positional=[stmt.values["in_ch"], self.channels(out, view), self.window(a["kernel"], view, stmt)],
-            conv_kwargs=self._conv_kwargs(stmt, view),
-            sources=(stmt.node.name,),
-        )
-        return out
-
-    def _conv_kwargs(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
-        a = stmt.node.args
-        pairs = [
-            ("stride", self.window(a["stride"], view, stmt)),
-            ("padding", self.py(a["pad"], view, stmt)),
-            ("dilation", self.window(a["dilation"], view, stmt)),
-        ]
-        # Every conv states every argument, so that the helper's defaults are the most common values.
-        groups = {"conv": lambda: self.py(a["groups"], view, stmt), "dwconv": lambda: stmt.values["in_ch"]}
-        pairs += [("groups", groups.get(stmt.kind, lambda: const(1))()), ("separable", const(stmt.kind == "sepconv"))]
-        if self.optimize:  # batch-norm is folded into the conv: a bias takes its place
-            return [*pairs, ("bias", const(True)), ("bn", const(False)), ("act", self.py(a["act"]))]
-        return [*pairs, ("bias", self.py(a["bias"])), *self._norm_act(stmt, view)]
-
-    def _weights(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
-        """How the layer's weights start and are penalised (only what the model uses reaches its helpers)."""
-        a = stmt.node.args
-        init, l2, bias_l2 = self.py(a["init"]), self.py(a["l2"], view, stmt), self.py(a["bias_l2"], view, stmt)
-        if not init.is_("default"):
-            self.helpers.add("init")
-        if not all(v.known and v.value == 0 for v in (l2, bias_l2)):
-            self.helpers.add("l2")
-        return [("init", init), ("init_std", self.py(a["std"], view, stmt)), ("l2", l2), ("bias_l2", bias_l2)]
-
-    def _norm_act(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
-        a = stmt.node.args
-        pairs = [*self._weights(stmt, view), ("bn", self.py(a["bn"]))]
-        if ex.evaluate(a["bn"], {}):
-            pairs += [
-                ("bn_eps", self.py(a["eps"], view, stmt)),
-                ("bn_momentum", _torch_momentum(self.py(a["momentum"], view, stmt, precedence=6))),
-                ("bn_scale", self.py(a["scale"])),
-            ]
-        return [*pairs, ("act", self.py(a["act"]))]
-
-    def _needs_pad_same(self, pad: ex.Expr, stride: ex.Expr) -> bool:
-        """Whether TensorFlow's "same" must be worked out at run time (stride > 1, or not known)."""
-        pad_value, stride_value = _constant(pad), _constant(stride)
-        return pad_value is None or (pad_value == "same" and _pair(stride_value) != (1, 1))
-
-    def _linear(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        a = stmt.node.args
-        unknown = ch is None
-        self.lazy |= unknown
-        fused = [p for p in [("bias", self.py(a["bias"])), *self._norm_act(stmt, view)]]
-        extra = kwargs(fused, _LINEAR_DEFAULTS)
-        out = self.py(a["out"], view, stmt)
-        if any(k.startswith(("bn=", "act=", "init=", "l2=", "bias_l2=")) for k in extra):
-            self.helpers.add("LinearNormAct")
-            stmt.values.update(cls="LinearNormAct", args=[stmt.values["in_ch"], out, *extra])
-        else:
-            cls = "nn.LazyLinear" if unknown else "nn.Linear"
-            stmt.values.update(cls=cls, args=[*([] if unknown else [stmt.values["in_ch"]]), out, *extra])
-        return a["out"]
-
-    def _pool(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        a, kind = stmt.node.args, stmt.node.op[:3]
-        kernel, stride = self.window(a["kernel"], view, stmt), self.window(a["stride"], view, stmt)
-        pad, ceil, count_pad = _constant(a["pad"]), _constant(a["ceil"]), _constant(a["count_pad"])
-        static = static_padding(pad, kernel.value, stride.value) if kernel.known and stride.known else None
-        if static is not None:
-            extra = [] if static == (0, 0) else [f"padding={const(static[0] if static[0] == static[1] else static)}"]
-            if kind == "max":
-                extra += ["ceil_mode=True"] if ceil else []
-            elif static != (0, 0) and not count_pad:
-                extra.append("count_include_pad=False")
-            cls = "nn.MaxPool2d" if kind == "max" else "nn.AvgPool2d"
-            stmt.values.update(cls=cls, args=[kernel, stride, *extra])
-            return ch
-        self.helpers |= {"Pool2d", "spec_padding"}
-        if self._needs_pad_same(a["pad"], a["stride"]):
-            self.helpers.add("pad_same")
-        extra = kwargs(
-            [("padding", self.py(a["pad"], view, stmt)), ("ceil_mode", const(bool(ceil))),
-             ("count_pad", const(bool(count_pad)))],
-            {"padding": "valid", "ceil_mode": False, "count_pad": False},
-        )  # fmt: skip
-        stmt.values.update(cls="Pool2d", args=[repr(kind), kernel, stride, *extra])
-        return ch
-
-    def _same(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        return ch
-
-    def _global_pool(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        stmt.values["keepdims"] = ex.evaluate(stmt.node.args["keepdims"], {})
-        return ch
-
-    def _dropout(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        stmt.values["rate"] = self.py(stmt.node.args["rate"], view, stmt)
-        return ch
-
-    def _flatten(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        return None  # C * H * W: the spatial size is the data's
-
-    def _activation(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        stmt.values["call"] = ACTIVATIONS[stmt.node.op].torch_call
-        return ch
-
-    def _leaky_relu(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        stmt.values["slope"] = self.forward_value(stmt, "slope", self.py(stmt.node.args["slope"], view, stmt))
-        return ch
-
-    def rank(self, stmt: Stmt) -> int:
-        """The rank of a statement's input (3: a map, 1: flat), the same in every instance."""
-        ranks = {len(info.in_shape) for info in self.checked.nodes if info.node is stmt.node}
-        if len(ranks) != 1:
-            what = f"{stmt.kind} on both feature maps and flat vectors"
-            raise UnsupportedError(f"the torch target cannot express {what} in one block", stmt.node.span)
-        return ranks.pop()
-
-    def _bn(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        a = stmt.node.args
-        momentum = _torch_momentum(self.py(a["momentum"], view, stmt, precedence=6))
-        cls = "nn.BatchNorm2d" if self.rank(stmt) == 3 else "nn.BatchNorm1d"
-        width = [stmt.values["in_ch"]]
-        if ch is None:  # after a flatten: sized by build_model's dry run
-            cls, width, self.lazy = "nn.LazyBatchNorm1d", [], True
-        stmt.values.update(
-            cls=cls,
-            args=[*width, self.py(a["eps"], view, stmt), momentum],
-            frozen=[p for p, key in (("weight", "scale"), ("bias", "center")) if not ex.evaluate(a[key], {})],
-        )
-        return ch
-
-    def known_width(self, stmt: Stmt, ch: Channels) -> None:
-        """Refuse a per-channel layer on a flattened map: PyTorch needs its width when building."""
-        if ch is None:
-            raise UnsupportedError(
-                f"the torch target cannot size {stmt.kind} right after a flatten; pool globally instead",
-                stmt.node.span,
-            )
-
-    def _layernorm(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        self.known_width(stmt, ch)
-        cls = "LayerNorm2d" if self.rank(stmt) == 3 else "nn.LayerNorm"
-        if cls == "LayerNorm2d":
-            self.helpers.add("LayerNorm2d")
-        stmt.values.update(cls=cls, args=[stmt.values["in_ch"], f"eps={self.py(stmt.node.args['eps'], view, stmt)}"])
-        return ch
-
-    def _layerscale(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        self.known_width(stmt, ch)
-        self.helpers.add("LayerScale")
-        stmt.values["args"] = [stmt.values["in_ch"], self.py(stmt.node.args["value"], view, stmt)]
-        return ch
-
-    def _rescale(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        a = stmt.node.args
-        offset = self.py(a["offset"], view, stmt)
-        factor = self.py(a["factor"], view, stmt, precedence=7)
-        stmt.values.update(
-            factor=self.forward_value(stmt, "factor", factor), offset=self.forward_value(stmt, "offset", offset)
-        )
-        return ch
-
-    def _normalize(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        self.known_width(stmt, ch)
-        self.helpers.add("Normalize")
-        a = stmt.node.args
-        given = [f"{key}={self.py(a[key], view, stmt)}" for key in ("mean", "variance") if _constant(a[key]) != "none"]
-        stmt.values["args"] = [stmt.values["in_ch"], *given]
-        return ch
-
-    def _slice(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        a = stmt.node.args
-        start, end = self.py(a["start"], view, stmt), a["end"]
-        stop = None if _constant(end) == "none" else self.py(end, view, stmt)
-        start, stop = self.forward_value(stmt, "start", start), stop and self.forward_value(stmt, "stop", stop)
-        stmt.values.update(start="" if start.is_(0) else start, stop="" if stop is None else stop)
-        width = ch if stop is None else end
-        return None if width is None else ex.BinOp("-", width, a["start"])
-
-    def _shuffle(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        self.helpers.add("channel_shuffle")
-        stmt.values["groups"] = self.forward_value(stmt, "groups", self.py(stmt.node.args["groups"], view, stmt))
-        return ch
-
-    def _zeropad(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        pad = self.py(stmt.node.args["pad"], view, stmt)
-        if pad.known:
-            (top, bottom), (left, right) = _explicit(pad.value)
-            stmt.values["pads"] = const((left, right, top, bottom))
-        else:
-            self.helpers.add("torch_pads")
-            stmt.values["pads"] = self.forward_value(stmt, "pads", Py(f"torch_pads({pad})"))
-        return ch
-
-    def _lrn(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        a = stmt.node.args
-        stmt.values["args"] = [self.py(a[key], view, stmt) for key in ("size", "alpha", "beta", "offset")]
-        return ch
-
-    def _droppath(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-        self.helpers.add("DropPath")
-        stmt.values["rate"] = self.py(stmt.node.args["rate"], view, stmt)
-        return ch
-
     # ------------------------------------------------------------------ structure
     def _callee_args(self, call: ir.Call, callee: ScopeView, view: ScopeView, stmt: Stmt) -> list[str]:
         return [f"{py}={self.py(call.args[spec], view, stmt)}" for spec, py, _ in callee.params]
@@ -459,30 +218,7 @@ class TorchEmitter(Emitter):
         return ex.IfElse(ex.Ref(f"@@{node.name}"), then, otherwise)
 
     HANDLERS: ClassVar[dict[type | str, Callable[..., Channels]]] = {
-        "conv": _conv,
-        "dwconv": _conv,
-        "sepconv": _conv,
-        "linear": _linear,
-        "maxpool": _pool,
-        "avgpool": _pool,
-        "global_avgpool": _global_pool,
-        "global_maxpool": _global_pool,
-        "dropout": _dropout,
-        "flatten": _flatten,
-        "identity": _same,
-        **dict.fromkeys(ACTIVATIONS, _activation),
-        "leaky_relu": _leaky_relu,
-        "softmax": _same,
-        "droppath": _droppath,
-        "bn": _bn,
-        "layernorm": _layernorm,
-        "layerscale": _layerscale,
-        "rescale": _rescale,
-        "normalize": _normalize,
-        "slice": _slice,
-        "shuffle": _shuffle,
-        "zeropad": _zeropad,
-        "lrn": _lrn,
+        **LAYER_HANDLERS,
         ir.Call: _call,
         ir.Repeat: _repeat,
         ir.Concat: _concat,
@@ -549,27 +285,7 @@ class TorchEmitter(Emitter):
         return used - {"linear"}
 
 
-def _constant(e: ex.Expr) -> Any:
-    return None if ex.free_names(e) else ex.evaluate(e, {})
-
-
-def _explicit(pad: object) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The spec's N, (H, W) or (top, bottom, left, right) as ((top, bottom), (left, right))."""
-    if isinstance(pad, int):
-        return (pad, pad), (pad, pad)
-    if len(pad) == 2:  # type: ignore[arg-type]
-        return (pad[0], pad[0]), (pad[1], pad[1])  # type: ignore[index]
-    return (pad[0], pad[1]), (pad[2], pad[3])  # type: ignore[index]
-
-
 def _literal(text: str) -> object:
     import ast
 
     return ast.literal_eval(text)
-
-
-def _torch_momentum(keras: Py) -> Py:
-    """The spec's momentum is Keras' (the weight of the old average); PyTorch's is its complement."""
-    if keras.known:
-        return const(round(1 - keras.value, 12))
-    return Py(f"1 - {keras.code}")
