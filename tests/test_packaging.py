@@ -119,3 +119,31 @@ def check_installed_wheel_compiles_from_outside_the_checkout(wheel: Path, tmp_pa
     assert text.startswith(HEADER_MARK)
     assert text == inceptgen.load(f"@{STDLIB_SPEC}").source("torch")  # same templates and spec as the checkout
     compile(text, str(out), "exec")
+    check_the_other_commands_work_installed(command, env, work)
+
+
+#: (arguments, a file the command must write) for the commands beyond compile, run from the wheel
+#: with the extras of this environment: the spec library, imports of the block libraries, the
+#: formatter, the diagrams (Graphviz), the ONNX export and the language server's entry point.
+INSTALLED_COMMANDS = [
+    (["check", "{work}/uses_lib.incept"], None),
+    (["fmt", "--check", "{work}/uses_lib.incept"], None),
+    (["diagram", "@naive_module", "-o", "{work}/naive.svg"], "naive.svg"),
+    (["export", "{work}/uses_lib.incept", "--format", "onnx", "-o", "{work}/tiny.onnx"], "tiny.onnx"),
+    (["lsp", "--help"], None),
+]
+
+
+def check_the_other_commands_work_installed(command: Path, env: dict[str, str], work: Path) -> None:
+    (work / "uses_lib.incept").write_text(
+        'import "@lib/resnet_blocks"\n\nmodel tiny(classes = 3, input = 3x16x16)\n\n'
+        "stage s { basic(8) }\nhead { global_avgpool; linear -> classes }\n",
+        encoding="utf-8",
+    )
+    for args, written in INSTALLED_COMMANDS:
+        done = subprocess.run(
+            [str(command), *(a.format(work=work) for a in args)], capture_output=True, text=True, env=env, cwd=work
+        )
+        assert done.returncode == 0, (args, done.stderr[-3000:])
+        if written is not None:
+            assert (work / written).stat().st_size > 0, args
