@@ -9,31 +9,27 @@ expressions; the checker evaluates them.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from inceptgen import expr as ex
 from inceptgen import ir
 from inceptgen import syntax as sx
-from inceptgen.errors import InceptgenError, Span, SpecArgumentError, SpecNameError, SpecSyntaxError
+from inceptgen.calls import calls_in, check_recursion, resolve_calls
+from inceptgen.errors import Span, SpecArgumentError, SpecNameError, SpecSyntaxError
 from inceptgen.limits import Limits
 from inceptgen.loader import Loader
-from inceptgen.names import KEYWORDS, RESERVED_MEMBERS, check_identifier
+from inceptgen.names import KEYWORDS, RESERVED_MEMBERS, check_identifier, suggest
 from inceptgen.naming import name_scope
-from inceptgen.ops import OPS, Kind, Op
+from inceptgen.ops import OPS
+from inceptgen.options import apply_option, layer_args
 from inceptgen.scopes import check_scope_names
 
 __all__ = ["lower", "lower_text"]
 
 _Defaults = Mapping[str, tuple[sx.Option, ...]]
-
-
-def _suggest(name: str, known: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(known), n=3)
-    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else None
 
 
 class _Lowerer:
@@ -198,23 +194,9 @@ class _Lowerer:
     def _layer(self, layer: sx.Layer, defaults: _Defaults) -> ir.Node:
         op = OPS.get(layer.op)
         if op is None:
-            hint = _suggest(layer.op, [*OPS, *self.blocks]) or f"known layers: {', '.join(OPS)}"
+            hint = suggest(layer.op, [*OPS, *self.blocks]) or f"known layers: {', '.join(OPS)}"
             raise SpecNameError(f"unknown layer {layer.op!r}", layer.span, hint)
-        args: dict[str, ex.Expr | str | None] = {key: opt.default for key, opt in op.options.items()}
-        for option in (*defaults.get(layer.op, ()), *layer.options):
-            _apply_option(op, option, args)
-        _positional(layer, op, args)
-        if op.arrow is not None:
-            if layer.out is None and op.options[op.arrow].default is None:
-                raise SpecArgumentError(f"{layer.op} needs output channels: '{layer.op} ... -> N'", layer.span)
-            args[op.arrow] = layer.out or args[op.arrow]
-        elif layer.out is not None:
-            raise SpecArgumentError(f"{layer.op} takes no '-> channels'", layer.out.span or layer.span)
-        for key, value in args.items():
-            if isinstance(value, str):  # a default copied from another option
-                args[key] = args[value]
-            elif value is None:
-                raise SpecArgumentError(f"{layer.op} needs a {key}", layer.span, op.options[key].doc)
+        args = layer_args(layer, op, defaults.get(layer.op, ()))
         name = self.explicit(layer.name, layer.span) or layer.op
         return ir.Layer(layer.op, name, layer.span, ir.Args(args))  # type: ignore[arg-type]
 
@@ -223,9 +205,9 @@ class _Lowerer:
         for rule in item.rules:
             op = OPS.get(rule.op)
             if op is None:
-                raise SpecNameError(f"unknown layer {rule.op!r} in defaults", rule.span, _suggest(rule.op, OPS))
+                raise SpecNameError(f"unknown layer {rule.op!r} in defaults", rule.span, suggest(rule.op, OPS))
             for option in rule.options:  # validate now, so the error points at the rule
-                _apply_option(op, option, {})
+                apply_option(op, option, {})
             merged[rule.op] = (*merged.get(rule.op, ()), *rule.options)
         return merged
 
@@ -238,132 +220,6 @@ class _Lowerer:
         sx.Repeat: _repeat,
         sx.If: _if,
     }
-
-
-def _positional(layer: sx.Layer, op: Op, args: dict) -> None:
-    if layer.positional is None:
-        return
-    if op.positional is None:
-        raise SpecArgumentError(f"{layer.op} takes no positional value", layer.positional.span)
-    # `conv 3x3 -> 8 kernel 5`, `dropout 0.2 rate 0.5` (a kernel from `defaults` is overridden)
-    if any(o.key == op.positional for o in layer.options):
-        raise SpecArgumentError(f"{op.positional} given twice", layer.positional.span)
-    args[op.positional] = layer.positional
-
-
-def _apply_option(op: Op, option: sx.Option, args: dict) -> None:
-    if option.value is None:
-        if option.key in op.flags:
-            key, value = op.flags[option.key]
-            args[key] = dataclasses.replace(value, span=option.span)
-            for implied_key, implied in op.options[key].implies.items():
-                args[implied_key] = dataclasses.replace(implied, span=option.span)
-            return
-        if option.key in op.valued:
-            raise SpecArgumentError(f"option {option.key!r} of {op.keyword} needs a value", option.span)
-        raise _unknown_option(op, option)
-    if option.key not in op.valued:
-        raise _unknown_option(op, option)
-    value = option.value
-    if isinstance(value, ex.Ref) and value.name in op.options[option.key].kind.words:
-        value = ex.Str(value.name, value.span)  # a word of the option (`pad same`), not a parameter
-    args[option.key] = value
-    for key, implied in op.options[option.key].implies.items():
-        args[key] = dataclasses.replace(implied, span=option.span)
-
-
-def _unknown_option(op: Op, option: sx.Option) -> SpecNameError:
-    known = sorted({*op.flags, *op.valued})
-    what = f"{op.keyword} options: {', '.join(known)}" if known else f"{op.keyword} takes no options"
-    hint = _suggest(option.key, known) or what
-    if option.key in OPS:  # `conv 1x1 -> 8 flatten`: a separator is missing
-        hint = f"{option.key!r} is a layer: put a ';' or a line break before it"
-    owners = [key for key in op.valued if _accepts_word(op.options[key].kind, option.key)]
-    if owners:  # `zeropad same`: a value without its option's name
-        hint = f"{option.key!r} is a value of option {owners[0]!r}: write `{owners[0]} {option.key}`"
-    return SpecNameError(f"unknown option {option.key!r} for {op.keyword}", option.span, hint)
-
-
-def _accepts_word(kind: Kind, word: str) -> bool:
-    """Whether `word` is a value the option takes (`same` for conv's pad, not for zeropad's)."""
-    if word not in kind.words:
-        return False
-    try:
-        kind.check(word, None, "")
-    except InceptgenError:
-        return False
-    return True
-
-
-# calls ---------------------------------------------------------------------------------
-
-
-def _resolve_calls(body: ir.Body, blocks: Mapping[str, ir.BlockDef], arg_spans) -> ir.Body:
-    """Match each call's arguments to its block's parameters, in declaration order."""
-
-    def resolve(node: ir.Node) -> ir.Node:
-        if isinstance(node, ir.Call):
-            return dataclasses.replace(node, args=_match_args(node, blocks, arg_spans))
-        return node
-
-    return ir.transform(body, resolve)
-
-
-def _match_args(call: ir.Call, blocks: Mapping[str, ir.BlockDef], arg_spans) -> ir.Args:
-    block = blocks.get(call.block)
-    if block is None:
-        hint = _suggest(call.block, blocks) or (f"defined blocks: {', '.join(blocks)}" if blocks else None)
-        raise SpecNameError(f"unknown block {call.block!r}", call.span, hint)
-    names = [p.name for p in block.params]
-    signature = f"{call.block}({', '.join(names)})"
-    positional = [v for k, v in call.args.items() if k.startswith("#")]
-    named = {k: v for k, v in call.args.items() if not k.startswith("#")}
-    if len(positional) > len(names):
-        raise SpecArgumentError(
-            f"{call.block}() takes {len(names)} argument(s), got {len(positional) + len(named)}",
-            positional[len(names)].span or call.span,
-            signature,
-        )
-    given = dict(zip(names, positional, strict=False))  # the rest are named or defaulted
-    for key, value in named.items():
-        where = arg_spans.get((call.span, key)) or value.span or call.span
-        if key not in names:
-            raise SpecNameError(f"{call.block}() has no parameter {key!r}", where, _suggest(key, names) or signature)
-        if key in given:
-            raise SpecArgumentError(f"{call.block}() got parameter {key!r} twice (positionally and by name)", where)
-        given[key] = value
-    for param in block.params:
-        if param.name not in given:
-            if param.default is None:
-                raise SpecArgumentError(f"{call.block}() is missing argument {param.name!r}", call.span, signature)
-            given[param.name] = param.default
-    return ir.Args(tuple((p.name, given[p.name]) for p in block.params))
-
-
-def _calls(body: ir.Body) -> list[ir.Call]:
-    return [n for n in ir.walk(body) if isinstance(n, ir.Call)]
-
-
-def _check_recursion(blocks: Mapping[str, ir.BlockDef]) -> None:
-    # Depth-first search with an explicit stack: a chain of thousands of blocks, each using
-    # the next, must not exhaust Python's recursion limit.
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-    for root in blocks:
-        if root in state:
-            continue
-        state[root] = 1
-        stack = [(root, iter(_calls(blocks[root].body)))]
-        while stack:
-            name, calls = stack[-1]
-            call = next(calls, None)
-            if call is None:
-                state[name] = 2
-                stack.pop()
-            elif state.get(call.block) == 1:
-                raise SpecNameError(f"block {call.block!r} uses itself (through {name!r})", call.span)
-            elif call.block not in state:
-                state[call.block] = 1
-                stack.append((call.block, iter(_calls(blocks[call.block].body))))
 
 
 # model ---------------------------------------------------------------------------------
@@ -394,12 +250,12 @@ def lower(module: sx.Module, loader: Loader) -> ir.Model:
     stages, auxes = _scopes(module, lowerer, defaults)
     spans = lowerer.arg_spans
     blocks = {
-        name: dataclasses.replace(b, body=name_scope(_resolve_calls(b.body, lowerer.blocks, spans)))
+        name: dataclasses.replace(b, body=name_scope(resolve_calls(b.body, lowerer.blocks, spans)))
         for name, b in lowerer.blocks.items()
     }
-    _check_recursion(blocks)
-    stages = tuple(dataclasses.replace(s, body=name_scope(_resolve_calls(s.body, blocks, spans))) for s in stages)
-    auxes = tuple(dataclasses.replace(a, body=name_scope(_resolve_calls(a.body, blocks, spans))) for a in auxes)
+    check_recursion(blocks)
+    stages = tuple(dataclasses.replace(s, body=name_scope(resolve_calls(s.body, blocks, spans))) for s in stages)
+    auxes = tuple(dataclasses.replace(a, body=name_scope(resolve_calls(a.body, blocks, spans))) for a in auxes)
     model_names = {p.name for p in params}
     for block in blocks.values():
         check_scope_names(block.body, {p.name for p in block.params}, in_block=True)
@@ -445,7 +301,7 @@ def _scopes(module: sx.Module, lowerer: _Lowerer, defaults: _Defaults) -> tuple[
         if aux.after not in stage_names or aux.after == "head":
             readable = [n for n in stage_names if n != "head"]
             raise SpecNameError(
-                f"aux head reads unknown stage {aux.after!r}", src.after_span, _suggest(aux.after, readable)
+                f"aux head reads unknown stage {aux.after!r}", src.after_span, suggest(aux.after, readable)
             )
     return stages, auxes
 
@@ -467,7 +323,7 @@ def _variants(module: sx.Module, params: tuple[ir.Param, ...]) -> tuple[ir.Varia
                 raise SpecNameError(
                     f"variant {item.name!r} sets {arg.name!r}, which is not a model parameter",
                     arg.span,
-                    _suggest(arg.name, known) or f"model parameters: {', '.join(known)}",
+                    suggest(arg.name, known) or f"model parameters: {', '.join(known)}",
                 )
             if arg.name in values:
                 raise SpecArgumentError(f"variant {item.name!r} sets {arg.name!r} twice", arg.span)
@@ -489,8 +345,8 @@ def _check_earlier_params(value: ex.Expr, earlier: list[str], where: str) -> Non
 
 
 def _unused_blocks(blocks, scopes, files, main_file) -> tuple[tuple[str, Span], ...]:
-    used = {c.block for s in scopes for c in _calls(s.body)}
-    used |= {c.block for b in blocks.values() for c in _calls(b.body)}
+    used = {c.block for s in scopes for c in calls_in(s.body)}
+    used |= {c.block for b in blocks.values() for c in calls_in(b.body)}
     return tuple(
         (f"block {name!r} is defined but never used", b.span)
         for name, b in blocks.items()

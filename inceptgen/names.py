@@ -7,12 +7,14 @@ here, so a spec cannot smuggle code into the output through a name.
 from __future__ import annotations
 
 import builtins
+import difflib
 import keyword
 import re
+from collections.abc import Iterable
 
 from inceptgen.errors import Span, SpecNameError
 
-__all__ = ["check_identifier", "class_name", "Namespace", "RESERVED_MEMBERS", "KEYWORDS"]
+__all__ = ["check_identifier", "class_name", "Namespace", "RESERVED_MEMBERS", "KEYWORDS", "suggest"]
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
@@ -86,3 +88,9 @@ class Namespace:
         if key is not None:
             self._given[key] = candidate
         return candidate
+
+
+def suggest(name: str, known: Iterable[str]) -> str | None:
+    """`did you mean 'conv'?` for a name close to known ones, else None."""
+    close = difflib.get_close_matches(name, list(known), n=3)
+    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else None
