@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "inceptgen"
 
 #: The front end in pipeline order: a module may import only those before it (and shared leaves).
 FRONT_END = [
-    "expr", "syntax", "ops", "parse", "loader", "ir",
+    "expr", "syntax", "ops", "syntax_errors", "parse", "loader", "ir",
     "naming", "scopes", "options", "calls", "lower", "pricing", "check",
 ]  # fmt: skip
 LEAVES = {"errors", "limits", "resources", "names", "stdlib", "__init__"}
