@@ -76,17 +76,24 @@ class Spec:
 
         return build_model(self.source("torch", optimize), "torch", self.model.name)
 
-    def to_keras(self, optimize: bool = False, aux_outputs: bool = False):
+    def to_keras(self, optimize: bool = False, aux_outputs: bool = False, reference: Any = None):
         """A live `keras.Model`, built by executing the generated source.
 
         Args:
-            optimize: build from the `--optimize` source.
+            optimize: build from the `--optimize` source (for inference).
             aux_outputs: also output the auxiliary heads (for training), as [main, aux...].
+            reference: with `optimize`, a plain build of this spec whose weights the model
+                takes (batch-norms folded, fused convs stacked; see the generated `load_reference`).
         """
-        from inceptgen.runtime.build import build_model
+        from inceptgen.runtime.build import build_model, load_module
 
         extra = {"aux_outputs": True} if aux_outputs and self.model.auxes else {}
-        return build_model(self.source("keras", optimize), "keras", self.model.name, **extra)
+        model = build_model(self.source("keras", optimize), "keras", self.model.name, **extra)
+        if reference is not None:
+            if not optimize:
+                raise InceptgenError("to_keras(reference=...) gives a plain build's weights to optimize=True")
+            load_module(self.source("keras", True), "keras").load_reference(model, reference)
+        return model
 
 
 def parse_overrides(pairs: list[str] | Mapping[str, object]) -> dict[str, ex.Value]:

@@ -86,7 +86,7 @@ TARGETS: dict[str, Target] = {
             "keras",
             "NHWC",
             "model.weights.h5",
-            optimize=False,
+            optimize=True,
             trainer="inceptgen.runtime.training.loop_keras",
             resume_state="resume.npz",
             separator="-",

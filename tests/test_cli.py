@@ -301,10 +301,12 @@ def test_compile_set_reaches_the_source(good: Path) -> None:
     assert changed != plain
 
 
-def test_compile_optimize_flag(good: Path) -> None:
-    result = invoke("compile", good, "-t", "torch", "--optimize")
+@pytest.mark.parametrize("target", ["torch", "keras"])
+def test_compile_optimize_flag(good: Path, target: str) -> None:
+    result = invoke("compile", good, "-t", target, "--optimize")
     assert result.exit_code == 0, result.output
-    assert result.stdout == inceptgen.load(good).source("torch", optimize=True)
+    assert result.stdout == inceptgen.load(good).source(target, optimize=True)
+    assert result.stdout != inceptgen.load(good).source(target)
 
 
 def test_overwrites_generated_file(tmp_path: Path, good: Path) -> None:
@@ -515,10 +517,13 @@ def test_parity_arguments(calls: list, good: Path) -> None:
 
 
 def test_parity_offers_only_the_optimised_builds_that_exist(calls: list, good: Path) -> None:
-    # 0.1 offered `--optimize keras`, which always ended in exit 2 after building the models.
-    result = invoke("parity", good, "--optimize", "keras", app=cli.build_app())
-    assert result.exit_code == 2 and "'keras'" in result.output
+    # 0.1 offered `--optimize keras` before the Keras build had one: it ended in exit 2 after building the models.
+    result = invoke("parity", good, "--optimize", "onnx", app=cli.build_app())
+    assert result.exit_code == 2 and "'onnx'" in result.output
     assert calls == []
+    result = invoke("parity", good, "--optimize", "keras", app=cli.build_app())
+    assert result.exit_code == 0, result.output
+    assert calls[0][2]["optimize"] == "keras"
 
 
 def test_parity_defaults_and_json(calls: list, good: Path) -> None:
@@ -726,6 +731,7 @@ def test_compile_names_the_variant_in_the_header() -> None:
         ["--target", "torch"],
         ["--target", "keras", "--variant", "b2", "--set", "classes=10"],
         ["--target", "torch", "--set", "input=3x64x64", "--optimize"],
+        ["--target", "keras", "--optimize"],
     ],
 )
 def test_the_header_command_regenerates_the_file(args: list[str]) -> None:

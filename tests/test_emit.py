@@ -68,6 +68,22 @@ def test_every_stdlib_spec_emits_clean_standalone_source(stdlib_spec: inceptgen.
 
 
 @pytest.mark.parametrize("target", TARGETS)
+def test_every_stdlib_spec_emits_clean_optimised_source(stdlib_spec: inceptgen.Spec, target: str) -> None:
+    source = stdlib_spec.source(target, optimize=True)
+    tree = ast.parse(source)
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    } - {"__future__"}
+    assert imported <= ALLOWED_IMPORTS[target] | {"numpy"}, imported  # load_reference folds in numpy
+    assert _ruff("format", "--check", source=source).returncode == 0
+    lint = _ruff("check", source=source)
+    assert lint.returncode == 0, lint.stdout
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_output_is_byte_identical_across_processes(target: str, tmp_path: Path) -> None:
     """Same output whether the templates are compiled, read from the cache, or the cache is unusable."""
     code = f"import inceptgen; print(inceptgen.load('@googlenet').source('{target}'), end='')"

@@ -115,7 +115,7 @@ def export_cmd(
         bool, typer.Option("--dynamic-batch", help="A symbolic batch dimension (Keras models always have one).")
     ] = False,
     optimize: Annotated[
-        bool, typer.Option("--optimize", help="Export the --optimize PyTorch build (batch-norm folded).")
+        bool, typer.Option("--optimize", help="Export the --optimize build (for inference: batch-norm folded).")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
     tol: Annotated[

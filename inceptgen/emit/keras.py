@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from inceptgen import expr as ex
 from inceptgen import ir
 from inceptgen.emit.base import Emitter
+from inceptgen.emit.keras_optimize import JIT_COMPILE, fuse_siblings
 from inceptgen.emit.render import environment
 from inceptgen.emit.scopes import ScopeView, Stmt, walk_stmts
 from inceptgen.emit.values import Py, const, kwargs
@@ -76,12 +77,18 @@ class KerasEmitter(Emitter):
         self.block_views = {v.spec_name: v for v in self.views if v.kind == "block"}
         for view in self.views:
             self.prepare(view.stmts, view)
+            for stmt in walk_stmts(view.stmts):
+                if self.optimize and stmt.kind == "concat":
+                    stmt.values["fused"] = fuse_siblings(stmt)
+                    self.helpers |= {"conv_split", "ChannelSplit"} if stmt.values["fused"] else set()
         conv = self._conv_defaults()
         for view in self.views:
             view.values["signature"] = self._signature(view)
             for stmt in walk_stmts(view.stmts):
                 if "conv_kwargs" in stmt.values:
                     stmt.values["args"] = [*stmt.values["positional"], *kwargs(stmt.values["conv_kwargs"], conv)]
+                for f in stmt.values.get("fused", []):
+                    f["args"] = [f["filters"], *kwargs(f["conv_kwargs"], conv)]
         parts = self._parts()
         return {
             "header": self.header(),
@@ -96,6 +103,8 @@ class KerasEmitter(Emitter):
             "custom_layers": sorted(self.helpers & CUSTOM_LAYERS),
             "body": self._body_renderer(),
             "hwc": channels_last,
+            "optimize": self.optimize,
+            "jit_compile": self.optimize and JIT_COMPILE,
         }
 
     def _body_renderer(self) -> Callable[[list[Stmt]], str]:
@@ -103,9 +112,10 @@ class KerasEmitter(Emitter):
         macros: Any = None
 
         def body(stmts: list[Stmt]) -> str:
-            return "".join(str(getattr(macros, stmt.macro)(stmt)) for stmt in stmts)
+            return "".join(str(getattr(macros, stmt.macro)(stmt)) for stmt in stmts if "fused_into" not in stmt.values)
 
-        macros = environment().get_template("keras/ops.py.j2").make_module({"body": body, "hwc": channels_last})
+        context = {"body": body, "hwc": channels_last, "optimize": self.optimize}
+        macros = environment().get_template("keras/ops.py.j2").make_module(context)
         return body
 
     # ------------------------------------------------------------------ scopes
@@ -141,8 +151,9 @@ class KerasEmitter(Emitter):
         counts: dict[str, Counter] = {key: Counter() for key in _CONV_DEFAULTS}
         for view in self.views:
             for stmt in walk_stmts(view.stmts):
-                for key, value in stmt.values.get("conv_kwargs", []):
-                    if value.known:
+                pairs = [] if "fused_into" in stmt.values else stmt.values.get("conv_kwargs", [])
+                for key, value in [*pairs, *(p for f in stmt.values.get("fused", []) for p in f["conv_kwargs"])]:
+                    if key in counts and value.known:
                         counts[key][repr(value.value)] += 1
         import ast
 
@@ -153,7 +164,7 @@ class KerasEmitter(Emitter):
     # ------------------------------------------------------------------ layers
     def _conv(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         a = stmt.node.args
-        self.helpers.add("conv_norm_act")
+        self.helpers.add("conv_act" if self.optimize else "conv_norm_act")
         pad, stride, dilation = _constant(a["pad"]), _pair(_constant(a["stride"])), _pair(_constant(a["dilation"]))
         if pad not in ("same", "valid"):
             self.helpers.add("explicit_padding")
@@ -168,9 +179,11 @@ class KerasEmitter(Emitter):
             ("dilation_rate", self.window(a["dilation"], view, stmt)),
             ("groups", self.py(a["groups"], view, stmt) if kind == "conv" else const(1)),
             ("kind", const(kind)),
-            ("use_bias", self.py(a["bias"])),
-            *self._norm_act(stmt, view),
         ]
+        if self.optimize:  # batch-norm folded into the conv's bias, the activation the conv's own
+            pairs.append(("activation", self._activation_name(a["act"])))
+        else:
+            pairs += [("use_bias", self.py(a["bias"])), *self._norm_act(stmt, view)]
         as_many = kind == "depthwise" and _constant(a["out"]) == "none"  # as many channels as its input
         filters = Py(f"{stmt.inp}.shape[-1]") if as_many else self.py(a["out"], view, stmt)
         return {"positional": [filters, self.window(a["kernel"], view, stmt)], "conv_kwargs": pairs}
@@ -192,8 +205,11 @@ class KerasEmitter(Emitter):
             # The spec's momentum is already Keras' (the weight of the old running average).
             pairs += [("bn_eps", self.py(a["eps"], view, stmt)), ("bn_momentum", self.py(a["momentum"], view, stmt)),
                       ("scale", self.py(a["scale"]))]  # fmt: skip
-        act = ex.evaluate(a["act"], {})
-        return [*pairs, ("activation", const("linear" if act == "linear" else ACTIVATIONS[act].keras))]
+        return [*pairs, ("activation", self._activation_name(a["act"]))]
+
+    def _activation_name(self, act: ex.Expr) -> Py:
+        keyword = ex.evaluate(act, {})
+        return const("linear" if keyword == "linear" else ACTIVATIONS[keyword].keras)
 
     def _linear(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         a = stmt.node.args

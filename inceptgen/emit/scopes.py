@@ -95,6 +95,7 @@ TARGET_NAMES = frozenset(
     | {"LayerNorm2d", "LayerScale", "Normalize", "channel_shuffle", "torch_pads", "spec_padding", "explicit_padding"}
     | {"ChannelSlice", "GlobalPool", "dwconv_norm_act", "sepconv_norm_act", "SeparableConv2d", "LocalResponseNorm"}
     | {"conv_norm_act", "dense_norm_act", "pool2d", "window_padding", "Pad2D", "MaskedAveragePooling2D"}
+    | {"np", "conv_act", "conv_split", "ChannelSplit"}  # the optimised Keras build's
 )
 
 #: Local variables of a generated scope (`x`, `x0`, `x2_1`, `r`, `s`, `g`, `x0_r`, loop index `i`).

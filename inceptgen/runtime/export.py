@@ -232,7 +232,15 @@ def _torch_model(spec: Any, checkpoint: Path | None, optimize: bool) -> tuple[An
     return reference, model.eval()
 
 
-def _keras_model(spec: Any, checkpoint: Path | None) -> Any:
+def _keras_model(spec: Any, checkpoint: Path | None, optimize: bool) -> tuple[Any, Any]:
+    """The Keras reference build (trained weights if given) and the model to export."""
+    reference = _keras_reference(spec, checkpoint)
+    if not optimize:
+        return reference, reference
+    return reference, spec.to_keras(optimize=True, reference=reference)
+
+
+def _keras_reference(spec: Any, checkpoint: Path | None) -> Any:
     import keras
 
     model = spec.to_keras(aux_outputs=True)  # weights are loaded with the aux heads, as training saved them
@@ -402,15 +410,15 @@ def _keras_outputs(model: Any, x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(o).reshape(len(x), -1) for o in outs], axis=1)
 
 
-def _write_keras(spec: Any, tmp: Path, checkpoint: Path | None, inputs: list[np.ndarray]) -> _Written:
+def _write_keras(spec: Any, tmp: Path, checkpoint: Path | None, inputs: list[np.ndarray], optimize: bool) -> _Written:
     import keras
 
-    model = _keras_model(spec, checkpoint)
+    reference, model = _keras_model(spec, checkpoint, optimize)
     start = time.perf_counter()
     model.save(tmp)
     seconds = time.perf_counter() - start
     loaded = keras.models.load_model(tmp, safe_mode=True)
-    expected = [_keras_outputs(model, x) for x in inputs]
+    expected = [_keras_outputs(reference, x) for x in inputs]
     got = [_keras_outputs(loaded, x) for x in inputs]
     return _Written(expected, got, "keras.models.load_model", seconds, custom_layers=_custom_layers(model))
 
@@ -448,7 +456,7 @@ def export_model(
         checkpoint: trained weights, a PyTorch state dict (`*.pt`) or Keras weights (`*.weights.h5`).
         opset: the ONNX opset (default: the exporter's).
         dynamic_batch: a symbolic batch dimension (Keras models always have one).
-        optimize: export the `--optimize` build (PyTorch formats).
+        optimize: export the `--optimize` build (for inference: batch-norms folded, sibling 1x1 convs fused).
         force: replace an existing output.
         tol: largest accepted relative output difference of the written file.
         seed: seeds the check's random input.
@@ -475,7 +483,7 @@ def export_model(
     inputs = _inputs(spec, batches, seed)
     with atomic_path(out) as tmp:
         if framework == "keras":
-            written = _write_keras(spec, tmp, checkpoint, inputs)
+            written = _write_keras(spec, tmp, checkpoint, inputs, optimize)
         else:
             written = _write_torch(spec, fmt, tmp, checkpoint, inputs, opset, dynamic_batch, optimize, seed)
         worst = max(_max_rel(e, g) for e, g in zip(written.expected, written.got, strict=True))

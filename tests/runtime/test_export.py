@@ -192,6 +192,22 @@ assert not any(m.startswith("inceptgen") for m in sys.modules)
     assert compare("main", torch_out(reference, x), got).max_rel <= 1e-4
 
 
+def test_optimised_keras_file_from_a_torch_checkpoint(tmp_path: Path) -> None:
+    """`--optimize` writes the inference graph (batch-norms folded, 1x1 convs fused) with the checkpoint's weights."""
+    import keras
+
+    spec = load("inception_v3")
+    reference = torch_checkpoint(spec, tmp_path / "model.pt")
+    report = export_model(spec, "keras", tmp_path / "m.keras", checkpoint=tmp_path / "model.pt", optimize=True)
+    assert report.optimized and report.custom_layers == ("ChannelSplit",) and report.max_rel <= TOL
+    model = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)  # ChannelSplit: registered here
+    names = [layer.name for layer in model.layers]
+    assert not any(n.endswith("-bn") for n in names) and any(n.endswith("_fused_1x1-split") for n in names)
+    x = batch(spec, 2)
+    got = np.asarray(model(x.transpose(0, 2, 3, 1), training=False))
+    assert compare("main", torch_out(reference, x), got).max_rel <= 1e-4
+
+
 # --------------------------------------------------------------------------- the command and its errors
 
 
@@ -239,7 +255,6 @@ def test_export_command_writes_the_default_name(tmp_path: Path, monkeypatch: pyt
         (["--format", "onnx", "--opset", "7"], "--opset 7: torch.onnx cannot express this model in opset 7"),
         (["--format", "onnx", "--opset", "99"], "--opset 99: onnx "),
         (["--format", "keras", "--opset", "18"], "--opset applies to --format onnx only"),
-        (["--format", "keras", "--optimize"], "--optimize: the Keras build has no optimised variant"),
         (["--format", "keras", "-o", "{tmp}/m.h5"], "a Keras model file must end in .keras"),
         (["--format", "onnx", "-o", "{tmp}/old.onnx"], "refusing to overwrite"),
     ],

@@ -79,6 +79,25 @@ def test_parity(name: str) -> None:
     assert all(np.isfinite(o.max_abs) and o.scale > 0 for o in report.outputs)
 
 
+#: The optimised Keras build on one spec per kind of rewrite it makes, at small inputs: each costs a
+#: PyTorch and two Keras builds, and all 31 specs at full size take 4.5 minutes (README, Benchmarks).
+OPTIMISED = {
+    "inception_v3": "3x75x75",  # three- and two-way sibling 1x1 fusion, nested concats
+    "inception_resnet_v2": "3x75x75",  # fusion inside scaled residuals, convs with bias
+    "xception": "3x71x71",  # separable convs: batch-norm folded into the pointwise kernel
+    "mobilenet_v3_large_keras": SMALL,  # depthwise convs folded per channel, gates, hard-swish
+    "efficientnet_b0_keras": SMALL,  # a Normalization with weights, swish, strided "same" depthwise
+    "resnet50_keras": SMALL,  # explicit zero padding, convs with bias and batch-norm
+}  # standalone batch-norms (kept, copied by name): the trap specs, tests/runtime/test_parity.py
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMISED))
+def test_optimised_keras_parity(name: str) -> None:
+    report = run_parity(inceptgen.load(f"@{name}", input=OPTIMISED[name]), tol=1e-5, optimize="keras")
+    assert report.ok, report.to_dict()
+    assert all(np.isfinite(o.max_abs) and o.scale > 0 for o in report.outputs)
+
+
 @pytest.mark.parametrize("spec_ref", ["@cifar_mini", "tests/fixtures/parity/aux_heads.incept"])
 def test_torch_compile_traces_without_graph_breaks(spec_ref: str) -> None:
     """`torch.compile(fullgraph=True)` captures the whole forward (dynamic 'same' padding, aux heads).

@@ -132,6 +132,39 @@ def test_optimised_torch_build_agrees(name: str) -> None:
     assert report.ok, report.to_dict()
 
 
+@pytest.mark.parametrize("path", TRAPS, ids=lambda p: p.stem)
+def test_optimised_keras_build_agrees(path: Path) -> None:
+    """Batch-norms folded, activations fused, sibling 1x1 convs one conv and a split: the same function."""
+    report = run_parity(inceptgen.load(path), tol=1e-5, optimize="keras")
+    assert report.ok, report.to_dict()
+
+
+FOLDED = """model folded(input = 3x16x16)
+defaults { conv: bn, relu }
+stage s {
+  concat {
+    branch { conv 1x1 -> 4 }
+    branch { conv 1x1 -> 5; conv 3x3 -> 6 }
+    branch { maxpool 3x3 stride 1 pad 1; conv 1x1 -> 3 }
+  }
+}
+head { global_avgpool; linear -> 3 }
+"""
+
+
+def test_optimised_keras_build_folds_and_fuses() -> None:
+    """The optimised graph has no batch-norm after a conv, no activation layer, and its sibling 1x1 convs fused."""
+    spec = inceptgen.load(FOLDED)
+    assert run_parity(spec, tol=1e-5, optimize="keras").ok
+    plain = spec.to_keras()
+    optimised = spec.to_keras(optimize=True, reference=plain)
+    kinds = [type(layer).__name__ for layer in optimised.layers]
+    assert "BatchNormalization" not in kinds and "Activation" not in kinds and "ChannelSplit" in kinds
+    assert len(optimised.layers) < len(plain.layers)
+    with pytest.raises(inceptgen.InceptgenError, match="optimize=True"):
+        spec.to_keras(reference=plain)
+
+
 def test_inference_returns_the_main_output_only_in_both_targets() -> None:
     """As the docs say: auxiliary outputs are for training (0.1's Keras build returned them always)."""
     import torch
