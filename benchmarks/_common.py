@@ -7,12 +7,17 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["median_time", "repeats", "print_table"]
+__all__ = ["median_time", "repeats", "print_table", "smoke"]
 
 
 def repeats(default: int) -> int:
     """Repeat count: `INCEPTGEN_BENCH_REPEATS` overrides (the CI smoke test sets 1)."""
     return max(1, int(os.environ.get("INCEPTGEN_BENCH_REPEATS", default)))
+
+
+def smoke() -> bool:
+    """True in the CI smoke test (`INCEPTGEN_BENCH_SMOKE=1`): a script runs a few rows of each table."""
+    return os.environ.get("INCEPTGEN_BENCH_SMOKE", "") == "1"
 
 
 def median_time(fn: Callable[[], object], n: int, warmup: int = 1) -> float:

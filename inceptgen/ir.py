@@ -15,11 +15,13 @@ module needs to know where a node keeps its children.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import functools
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from inceptgen.errors import Span
-from inceptgen.expr import Expr
+from inceptgen.expr import Expr, free_names
 
 __all__ = [
     "Args",
@@ -67,6 +69,23 @@ class Args(Mapping[str, Expr]):
     def __len__(self) -> int:
         return len(self._items)
 
+    # The dict's own read-only views: Mapping's generic ones call __getitem__ per key, and the
+    # checker and emitters read every layer's options.
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def keys(self) -> KeysView[str]:
+        return self._items.keys()
+
+    def values(self) -> ValuesView[Expr]:
+        return self._items.values()
+
+    def items(self) -> ItemsView[str, Expr]:
+        return self._items.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._items.get(key, default)
+
     def __hash__(self) -> int:
         return hash(tuple(self._items.items()))
 
@@ -111,6 +130,11 @@ class Layer:
     name: str
     span: Span
     args: Args
+
+    @functools.cached_property
+    def reads(self) -> tuple[str, ...]:
+        """The names its options read, sorted (worked out once per node: the checker asks per instance)."""
+        return tuple(sorted({name for e in self.args.values() for name in free_names(e)}))
 
 
 @dataclass(frozen=True)

@@ -775,3 +775,27 @@ def test_in_channels_in_a_stage_says_where_it_is_known() -> None:
         checked(spec("stage s { conv 1x1 -> in.channels }"))
     assert info.value.message == "in.channels is known only inside a block"
     assert "in.height" not in (info.value.hint or "")
+
+
+def test_layers_reused_across_instances_are_inferred_per_argument_value_and_input() -> None:
+    """The checker infers a layer once per node, input shape and values read; a change in any one counts."""
+    text = spec(
+        "block b(k) { conv -> 4 kernel k }",
+        "stage s { repeat 2 index i { conv 1x1 -> 4 + i }; b(3); b(3); conv 1x1 -> 8 stride 2; b(1) }",
+        input="3x8x8",
+    )
+    c = checked(text)
+    convs = [(n.path, n.in_shape, n.out_shape) for n in c.nodes if n.op == "conv"]
+    assert convs == [
+        ("s.repeat.0.conv", (3, 8, 8), (4, 8, 8)),
+        ("s.repeat.1.conv", (4, 8, 8), (5, 8, 8)),
+        ("s.b1.conv", (5, 8, 8), (4, 8, 8)),
+        ("s.b2.conv", (4, 8, 8), (4, 8, 8)),
+        ("s.conv", (4, 8, 8), (8, 4, 4)),
+        ("s.b3.conv", (8, 4, 4), (4, 4, 4)),
+    ]
+    assert [n.params for n in c.nodes if n.op == "conv"] == [16, 25, 184, 148, 40, 36]
+    # 3 and 3.0 are one dict key; the second use must still be refused (a kernel is an integer)
+    with pytest.raises(SpecArgumentError) as info:
+        checked(spec("block b(k) { conv -> 4 kernel k }", "stage s { b(3); b(3.0) }", input="3x8x8"))
+    assert "s.b2" in (info.value.hint or "")

@@ -51,6 +51,13 @@ def _constant(e: ex.Expr) -> Any:
     return None if ex.free_names(e) else ex.evaluate(e, {})
 
 
+def _shape_of(value: object) -> tuple[int, ...] | None:
+    """The shape of a constant mean or variance (a number or a list), None when not a constant."""
+    if isinstance(value, tuple | list):
+        return (len(value),)
+    return () if isinstance(value, int | float) else None
+
+
 def _explicit(pad: object) -> tuple[tuple[int, int], tuple[int, int]]:
     """The spec's N, (H, W) or (top, bottom, left, right) as ((top, bottom), (left, right))."""
     if isinstance(pad, int):
@@ -104,6 +111,7 @@ class KerasEmitter(Emitter):
             "body": self._body_renderer(),
             "hwc": channels_last,
             "optimize": self.optimize,
+            "needs_numpy": self.optimize or "numpy" in self.helpers,
             "jit_compile": self.optimize and JIT_COMPILE,
         }
 
@@ -196,7 +204,13 @@ class KerasEmitter(Emitter):
             self.helpers.add("init")
         if not all(v.known and v.value == 0 for v in (l2, bias_l2)):
             self.helpers.add("l2")
-        return [("init", init), ("init_std", self.py(a["std"], view, stmt)), ("l2", l2), ("bias_l2", bias_l2)]
+        else:  # no penalty: the helpers' own 0.0 (a spec's `l2 0` is not stated as `l2=0`)
+            l2 = bias_l2 = const(0.0)
+        # `std` shapes only the normal initialisers; elsewhere it stays at the helper's default, which
+        # no layer then states (without the `init` helper neither conv_norm_act nor Dense takes one).
+        uses_std = not init.known or init.value in ("normal", "trunc_normal")
+        std = self.py(a["std"], view, stmt) if uses_std else const(_DENSE_DEFAULTS["init_std"])
+        return [("init", init), ("init_std", std), ("l2", l2), ("bias_l2", bias_l2)]
 
     def _norm_act(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
         a = stmt.node.args
@@ -280,8 +294,17 @@ class KerasEmitter(Emitter):
 
     def _normalize(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         a = stmt.node.args
-        given = [f"{key}={self.py(a[key], view, stmt)}" for key in ("mean", "variance") if _constant(a[key]) != "none"]
-        return {"args": ["axis=-1", *given]}
+        if _constant(a["mean"]) == "none":  # weights to set (both or neither, the checker says)
+            return {"args": ["axis=-1"]}
+        values = {key: self.py(a[key], view, stmt) for key in ("mean", "variance")}
+        shapes = {key: _shape_of(_constant(a[key])) for key in values}
+        if None in shapes.values() or shapes["mean"] != shapes["variance"]:
+            # one value for every channel and a list, or a value the spec computes: Keras wants both of
+            # one shape, so each goes in as one value per channel
+            per_channel = f"{stmt.inp}.shape[-1:]"
+            values = {k: Py(f"np.broadcast_to({v.code}, {per_channel})") for k, v in values.items()}
+            self.helpers.add("numpy")
+        return {"args": ["axis=-1", *(f"{key}={value}" for key, value in values.items())]}
 
     def _slice(self, stmt: Stmt, view: ScopeView) -> dict[str, object]:
         self.helpers.add("ChannelSlice")

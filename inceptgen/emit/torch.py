@@ -43,13 +43,16 @@ class TorchEmitter(Emitter):
         self.lazy = False
         self.lazy_inputs: set[str] = set()  # class names of blocks some call feeds a flat input of unknown width
         self.block_views = {v.spec_name: v for v in self.views if v.kind == "block"}
-        for _ in range(3):  # a block fed an unknown width is prepared again, lazily
-            before = set(self.lazy_inputs)
+        # A block fed an unknown width is prepared again, lazily, and one whose output width is
+        # unknown (it ends in a flatten) makes its callers' unknown: repeat until neither set grows
+        # (each pass can only add to them, so at most one pass per view).
+        for _ in range(len(self.views) + 2):
+            before = (set(self.lazy_inputs), self._unknown_outputs())
             for view in reversed(self.views):  # owners first: a repeat body takes its owner's types
                 start = None if view.class_name in self.lazy_inputs else _IN
                 view.values["out_channels"] = self.channels(self.prepare_body(view.stmts, start, view), view)
             parts = self._parts()
-            if self.lazy_inputs == before:
+            if (self.lazy_inputs, self._unknown_outputs()) == before:
                 break
         conv = self._conv_defaults()
         for view in self.views:
@@ -162,6 +165,14 @@ class TorchEmitter(Emitter):
         if ch is None:
             self.lazy_inputs.add(callee.class_name)
 
+    def _unknown_outputs(self) -> set[str]:
+        """Class names of the views whose output width is unknown in `__init__` (after a flatten)."""
+        return {v.class_name for v in self.views if v.values.get("out_channels", Py("")).code == "None"}
+
+    def _out_of(self, callee: ScopeView, name: str) -> Channels:
+        """The channels after a call: the callee's out_channels, unknown when the callee's is."""
+        return None if callee.values.get("out_channels", Py("")).code == "None" else ex.Ref(f"@{name}")
+
     def _call(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         call: ir.Call = stmt.node  # type: ignore[assignment]
         callee = self.block_views[call.block]
@@ -169,7 +180,7 @@ class TorchEmitter(Emitter):
         stmt.values.update(
             cls=callee.class_name, args=[stmt.values["in_ch"], *self._callee_args(call, callee, view, stmt)]
         )
-        return ex.Ref(f"@{call.name}")
+        return self._out_of(callee, call.name)
 
     def _repeat(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         node: ir.Repeat = stmt.node  # type: ignore[assignment]
@@ -184,7 +195,7 @@ class TorchEmitter(Emitter):
             args = [f"{py}={stmt.loop if spec == node.index else view.names[spec]}" for spec, py, _ in callee.params]
         self._feed(callee, ch)
         stmt.values.update(cls=callee.class_name, args=args, count=self.py(node.count, view))
-        return ex.Ref(f"@{node.name}")
+        return self._out_of(callee, node.name)
 
     def _concat(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
         outs = [self.prepare_body(branch, ch, view) for branch in stmt.branches]

@@ -113,7 +113,13 @@ def _weights(em: TorchEmitter, stmt: Stmt, view: ScopeView) -> list[tuple[str, P
         em.helpers.add("init")
     if not all(v.known and v.value == 0 for v in (l2, bias_l2)):
         em.helpers.add("l2")
-    return [("init", init), ("init_std", em.py(a["std"], view, stmt)), ("l2", l2), ("bias_l2", bias_l2)]
+    else:  # no penalty: the helpers' own 0.0 (a spec's `l2 0` is not stated as `l2=0`)
+        l2 = bias_l2 = const(0.0)
+    # `std` shapes only the normal initialisers; elsewhere it is left at its default, which no layer
+    # then states (without the `init` helper neither ConvNormAct nor nn.Linear takes an `init_std`).
+    uses_std = not init.known or init.value in ("normal", "trunc_normal")
+    std = em.py(a["std"], view, stmt) if uses_std else const(_LINEAR_DEFAULTS["init_std"])
+    return [("init", init), ("init_std", std), ("l2", l2), ("bias_l2", bias_l2)]
 
 
 def _norm_act(em: TorchEmitter, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:
@@ -206,7 +212,9 @@ def leaky_relu(em: TorchEmitter, stmt: Stmt, view: ScopeView, ch: Channels) -> C
 
 def _rank(em: TorchEmitter, stmt: Stmt) -> int:
     """The rank of a statement's input (3: a map, 1: flat), the same in every instance."""
-    ranks = {len(info.in_shape) for info in em.checked.nodes if info.node is stmt.node}
+    ranks = {len(info.in_shape) for info in em.checked.instances(stmt.node)}
+    if not ranks:  # a block the model never uses: its class is emitted, never built
+        return 3
     if len(ranks) != 1:
         what = f"{stmt.kind} on both feature maps and flat vectors"
         raise UnsupportedError(f"the torch target cannot express {what} in one block", stmt.node.span)
@@ -216,10 +224,14 @@ def _rank(em: TorchEmitter, stmt: Stmt) -> int:
 def bn(em: TorchEmitter, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
     a = stmt.node.args
     momentum = _torch_momentum(em.py(a["momentum"], view, stmt, precedence=6))
-    cls = "nn.BatchNorm2d" if _rank(em, stmt) == 3 else "nn.BatchNorm1d"
-    width = [stmt.values["in_ch"]]
-    if ch is None:  # after a flatten: sized by build_model's dry run
-        cls, width, em.lazy = "nn.LazyBatchNorm1d", [], True
+    dims = "2d" if _rank(em, stmt) == 3 else "1d"
+    cls, width = f"nn.BatchNorm{dims}", [stmt.values["in_ch"]]
+    if ch is None:  # after a flatten: the width the checker found, else sized by build_model's dry run
+        known = _checked_width(em, stmt)
+        if known is not None:
+            width = [const(known)]
+        else:
+            cls, width, em.lazy = f"nn.LazyBatchNorm{dims}", [], True
     stmt.values.update(
         cls=cls,
         args=[*width, em.py(a["eps"], view, stmt), momentum],
@@ -229,12 +241,28 @@ def bn(em: TorchEmitter, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
 
 
 def _known_width(em: TorchEmitter, stmt: Stmt, ch: Channels) -> None:
-    """Refuse a per-channel layer on a flattened map: PyTorch needs its width when building."""
-    if ch is None:
+    """A per-channel layer on a flattened map takes its width from the checker.
+
+    PyTorch needs the width when building and the emitter's channel expressions stop at a
+    flatten; every instance of the node sees the same width unless a block is used on maps
+    of other sizes, which the torch target cannot express in one class.
+    """
+    if ch is not None or not em.checked.instances(stmt.node):  # known, or a block the model never uses
+        return
+    width = _checked_width(em, stmt)
+    if width is None:
         raise UnsupportedError(
-            f"the torch target cannot size {stmt.kind} right after a flatten; pool globally instead",
+            f"the torch target cannot size {stmt.kind} after a flatten whose width differs between uses; "
+            "pool globally instead",
             stmt.node.span,
         )
+    stmt.values["in_ch"] = const(width)
+
+
+def _checked_width(em: TorchEmitter, stmt: Stmt) -> int | None:
+    """The channels (or flat width) every instance of the statement's node sees, if they agree."""
+    widths = {info.in_shape[0] for info in em.checked.instances(stmt.node)}
+    return widths.pop() if len(widths) == 1 else None
 
 
 def layernorm(em: TorchEmitter, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:

@@ -7,7 +7,7 @@ import math
 from inceptgen import expr as ex
 from inceptgen.ops.activations import ACTIVATIONS
 from inceptgen.ops.base import Inferred, LayerContext, Op, Opt
-from inceptgen.ops.kinds import NUMBER, RATE
+from inceptgen.ops.kinds import NON_NEGATIVE, RATE
 
 __all__ = ["ELEMENTWISE"]
 
@@ -36,7 +36,13 @@ ELEMENTWISE = (
     Op(
         "leaky_relu",
         "activation: x if x > 0 else slope * x",
-        {"slope": Opt(NUMBER, ex.Num(0.01), "the negative slope (PyTorch's default 0.01; Keras' is 0.3)")},
+        {
+            "slope": Opt(
+                NON_NEGATIVE,
+                ex.Num(0.01),
+                "the negative slope, >= 0 as Keras wants (PyTorch's default 0.01, Keras' 0.3)",
+            )
+        },
         {},
         _same,
         positional="slope",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from inceptgen import expr as ex
 from inceptgen.ops.activations import FUSABLE
 from inceptgen.ops.base import Inferred, LayerContext, Op, Opt, fmt_shape
-from inceptgen.ops.kinds import COUNT, FLAG, NUMBER, PADS, PAIR, POSITIVE, UNIT, Kind, choice, optional
+from inceptgen.ops.kinds import COUNT, FLAG, NON_NEGATIVE, PADS, PAIR, POSITIVE, UNIT, choice, optional
 from inceptgen.ops.spatial import windows
 
 __all__ = ["WEIGHTED", "norm_act_options", "norm_act_flags", "with_bn", "conv_window"]
@@ -19,18 +19,6 @@ _FALSE = ex.Bool(False)
 #: scale 1 over fan_in; *_normal are normals truncated at 2 standard deviations.
 INITIALISERS = ("default", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal",
                 "trunc_normal", "normal", "zeros", "ones")  # fmt: skip
-
-
-def _non_negative(value, span, what):
-    number = NUMBER.check(value, span, what)
-    if number < 0:
-        from inceptgen.errors import SpecArgumentError
-
-        raise SpecArgumentError(f"{what} must not be negative, got {number!r}", span)
-    return number
-
-
-NON_NEGATIVE = Kind("a number >= 0", _non_negative)
 
 
 def weight_options() -> dict[str, Opt]:

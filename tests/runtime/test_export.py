@@ -156,13 +156,15 @@ def test_torch_export_reloads_with_a_dynamic_batch(tmp_path: Path, name: str, op
     assert compare("main", torch_out(reference, x), got).max_rel <= TOL
 
 
-@pytest.mark.parametrize(("name", "custom"), [("inception_resnet_v2", ()), ("googlenet", ("Pad2D",))])
+@pytest.mark.parametrize(
+    ("name", "custom"), [("inception_resnet_v2", ()), ("googlenet", ("LocalResponseNorm", "Pad2D"))]
+)
 def test_keras_file_from_a_torch_checkpoint_loads_in_safe_mode_in_a_new_process(
     tmp_path: Path, name: str, custom: tuple[str, ...]
 ) -> None:
     """A fresh interpreter loads the .keras file with safe_mode=True and gets the PyTorch build's outputs.
 
-    A model with inceptgen's own layers (GoogLeNet's ceil-mode pooling pads with Pad2D)
+    A model with inceptgen's own layers (GoogLeNet's LRNs, and its ceil-mode pooling that pads with Pad2D)
     needs the generated Keras module imported first, as the report says; without them
     the file stands alone (inceptgen is never imported).
     """
