@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -171,6 +172,9 @@ def test_a_killed_rank_stops_the_run_with_a_clear_message_and_it_resumes(tmp_pat
     assert debris(out) == []
 
 
+TF_DATA_NOTICE = re.compile(r"dataset\.cc:\d+\] Input of GeneratorDatasetOp::Dataset will not be optimized")
+
+
 def test_keras_mirrored_strategy_over_two_logical_cpus_trains(tmp_path: Path) -> None:
     out = tmp_path / "run"
     done = inceptgen(*train_args(spec_file(tmp_path), "keras", replicas=2, device="cpu", out=out))
@@ -179,7 +183,12 @@ def test_keras_mirrored_strategy_over_two_logical_cpus_trains(tmp_path: Path) ->
     assert summary["placement"]["where"] == "MirroredStrategy over 2 logical CPU devices"
     assert [m["epoch"] for m in metrics(out)] == [1, 2]
     assert all(np.isfinite(m["loss"]) for m in metrics(out))
-    assert done.stderr.strip() == "", done.stderr  # no TensorFlow start-up chatter
+    # No TensorFlow start-up chatter. One runtime notice of tf.data's C++ log is let through: under
+    # MirroredStrategy it says, on some runs only, that a generator dataset cannot be graph-optimised
+    # (tensorflow/tensorflow#61816); it is written before absl's logging is set up, so
+    # TF_CPP_MIN_LOG_LEVEL does not reach it.
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not TF_DATA_NOTICE.search(line)]
+    assert lines == [], done.stderr
 
 
 def test_runtime_commands_print_no_tensorflow_chatter(tmp_path: Path) -> None:
