@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from inceptgen import expr as ex
-from inceptgen import ir
 from inceptgen.emit.scopes import Stmt
+from inceptgen.emit.torch_optimize import fusable  # one rule of which convs fuse, for both targets
 from inceptgen.emit.values import Py, const
 
 __all__ = ["JIT_COMPILE", "fusable", "fuse_siblings"]
@@ -28,24 +28,6 @@ __all__ = ["JIT_COMPILE", "fusable", "fuse_siblings"]
 #: the CPU: `inception_v3` at batch 8 ran at 0.69x of the same build without it (2-core
 #: machine, load 6; README, Benchmarks), XLA's CPU convolutions being slower than oneDNN's.
 JIT_COMPILE = False
-
-
-def _constant(e: ex.Expr) -> Any:
-    return None if ex.free_names(e) else ex.evaluate(e, {})
-
-
-def fusable(node: ir.Node) -> bool:
-    """A 1x1, stride-1, ungrouped conv without padding: a candidate for horizontal fusion."""
-    if not (isinstance(node, ir.Layer) and node.op == "conv"):
-        return False
-    a = node.args
-    square = {1, (1, 1)}
-    return (
-        _constant(a["kernel"]) in square
-        and _constant(a["stride"]) in square
-        and _constant(a["groups"]) == 1
-        and _constant(a["pad"]) in ("same", "valid", 0, (0, 0), (0, 0, 0, 0))
-    )
 
 
 def fuse_siblings(stmt: Stmt) -> list[dict[str, Any]]:
