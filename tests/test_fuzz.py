@@ -58,6 +58,12 @@ MUTATION_DEADLINE = timedelta(seconds=10)
 HARD_LIMIT_S = 60
 
 
+#: A long session splits the two busiest tests into this many items, each drawing its share of
+#: random examples, so that xdist's workers share them; the default run keeps one derandomised item.
+SHARDS = 2 if SCALE else 1
+shards = pytest.mark.parametrize("shard", range(SHARDS))
+
+
 def examples(default: int, share: float) -> int:
     return max(default, int(SCALE * share)) if SCALE else default
 
@@ -105,9 +111,10 @@ def load_generated(gen: GenSpec) -> inceptgen.Spec:
     return spec
 
 
-@fuzz_settings(600, 1.0, deadline=None)
-@given(valid_specs())
-def test_generated_specs_check(gen: GenSpec) -> None:
+@shards
+@fuzz_settings(600, 1.0 / SHARDS, deadline=None)
+@given(gen=valid_specs())
+def test_generated_specs_check(shard: int, gen: GenSpec) -> None:
     with time_limit(HARD_LIMIT_S, "checking a generated spec"):
         spec = load_generated(gen)
     summary = spec.summary()  # the summary document is built from every node
@@ -124,9 +131,10 @@ def _conv_counts(node) -> tuple[int, int]:
     return weights + (cout if v["bias"] else 0) + (2 * cout if v["bn"] else 0), h * w * weights
 
 
-@fuzz_settings(150, 0.25, deadline=None)
-@given(valid_specs())
-def test_generated_specs_compile_to_both_targets(gen: GenSpec) -> None:
+@shards
+@fuzz_settings(150, 0.25 / SHARDS, deadline=None)
+@given(gen=valid_specs())
+def test_generated_specs_compile_to_both_targets(shard: int, gen: GenSpec) -> None:
     with time_limit(HARD_LIMIT_S, "compiling a generated spec"):
         spec = load_generated(gen)
         for target, optimize in (("torch", False), ("keras", False), ("torch", True)):
