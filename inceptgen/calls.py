@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from inceptgen import ir
 from inceptgen.errors import SpecArgumentError, SpecNameError
 from inceptgen.names import suggest
+from inceptgen.ops import OPS
 
 __all__ = ["calls_in", "check_recursion", "resolve_calls"]
 
@@ -25,6 +26,12 @@ def resolve_calls(body: ir.Body, blocks: Mapping[str, ir.BlockDef], arg_spans) -
 
 def _match_args(call: ir.Call, blocks: Mapping[str, ir.BlockDef], arg_spans) -> ir.Args:
     block = blocks.get(call.block)
+    if block is None and call.block in OPS:  # `leaky_relu (0.125)`: a layer's value in parentheses
+        raise SpecNameError(
+            f"{call.block!r} is a layer, not a block: a name followed by '(' uses a block",
+            call.span,
+            f"write `{call.block} <value>` or `{call.block} <option> (<expression>)`",
+        )
     if block is None:
         hint = suggest(call.block, blocks) or (f"defined blocks: {', '.join(blocks)}" if blocks else None)
         raise SpecNameError(f"unknown block {call.block!r}", call.span, hint)

@@ -73,6 +73,10 @@ REFUSED = {
         spec("stage s { conv 1x1 -> 2; leaky_relu slope -0.125 }"),
         "leaky_relu slope must be a number >= 0, got -0.125",
     ),
+    "a layer's value in parentheses reads as a block use": (
+        spec("stage s { conv 1x1 -> 2; leaky_relu (0.125) }"),
+        "'leaky_relu' is a layer, not a block: a name followed by '(' uses a block",
+    ),
 }
 
 

@@ -38,14 +38,20 @@ def _small_input(name: str) -> str | None:
 _SCRIPT = """
 import json, sys
 import inceptgen
-from inceptgen.runtime.parity import run_parity
+from inceptgen.runtime.parity import _zero_random_initialisers, run_parity
+import keras
+with _zero_random_initialisers():
+    zeroed = keras.layers.Dense(3)
+    zeroed.build((None, 4))
+drawn = keras.layers.Dense(3)
+drawn.build((None, 4))
+placeholders = [bool((keras.ops.convert_to_numpy(layer.kernel) == 0).all()) for layer in (zeroed, drawn)]
 results = {}
 for ref, size in json.loads(sys.argv[1]):
     spec = inceptgen.load(ref, **({"input": size} if size else {}))
     report = run_parity(spec, tol=1e-5, batch=1)
     results[ref] = [report.ok, max(o.max_rel for o in report.outputs), report.first_divergence]
-import keras
-print(json.dumps({"backend": keras.backend.backend(), "results": results}))
+print(json.dumps({"backend": keras.backend.backend(), "placeholders": placeholders, "results": results}))
 """
 
 
@@ -68,6 +74,7 @@ def test_every_spec_agrees_on_every_keras_backend(backend: str, chunk: int) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["backend"] == backend
+    assert report["placeholders"] == [True, False], "parity builds Keras with zeros for weights it overwrites"
     failed = {ref: r for ref, r in report["results"].items() if not r[0]}
     assert not failed, failed
     assert len(report["results"]) == len(cases)
