@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import inceptgen
 from inceptgen import cli
-from inceptgen.runtime import export as export_module
+from inceptgen.runtime.export import formats as export_formats
 from inceptgen.runtime.export import ExportError, ExportMismatchError, export_model
 from inceptgen.runtime.parity import compare, randomize_batchnorm
 from inceptgen.stdlib import list_specs
@@ -287,13 +287,13 @@ def test_missing_export_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, m
 
 def test_mismatch_exits_1_and_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file that runs but computes something else never replaces the output."""
-    real = export_module._run_pt2
+    real = export_formats._run_pt2
 
     def off_by_one(path: Path, inputs: list[np.ndarray]):
         outs, checker = real(path, inputs)
         return [o + 1 for o in outs], checker
 
-    monkeypatch.setattr(export_module, "_run_pt2", off_by_one)
+    monkeypatch.setattr(export_formats, "_run_pt2", off_by_one)
     out = tmp_path / "m.pt2"
     out.write_text("old")
     result = invoke("export", "@cifar_mini", "--format", "torch-export", "-o", out, "--force")
