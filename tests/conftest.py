@@ -1,6 +1,17 @@
-"""Shared pytest hooks: measured figures reported by tests appear at the end of the run."""
+"""Shared pytest set-up: each worker's share of the cores, and measured figures at the end of the run."""
 
 from __future__ import annotations
+
+import os
+
+# Each xdist worker gets its share of the cores for the math libraries, set before any test
+# imports them (subprocesses inherit it): two workers each running torch or TensorFlow at two
+# threads on two cores oversubscribe them, and a torch training test ran ten times slower.
+# TensorFlow's inter-op pool is left alone: tf.distribute's replicas wait on each other there.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(_name, str(_share))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
