@@ -347,6 +347,19 @@ def test_diagram_user_errors_exit_2(tmp_path: Path, args: list[str], needle: str
     assert (tmp_path / "exists.svg").read_text() == "old"
 
 
+def test_a_diagram_too_large_to_lay_out_is_refused_before_dot_runs(tmp_path: Path) -> None:
+    """Graphviz's layout time grows faster than the graph: 5,000 boxes are refused at once, .dot is still written."""
+    spec = tmp_path / "big.incept"
+    spec.write_text("model big(classes = 2, input = 3x8x8)\nstage s { repeat 100 { repeat 50 { conv 1x1 -> 4 } } }\n")
+    result = invoke("diagram", spec, "-o", tmp_path / "big.svg", "--depth", "9")
+    assert result.exit_code == 2, result.output
+    boxes = 100 * 50 + 2  # the convs, the input and the output
+    assert result.stderr.startswith(f"error: the diagram has {boxes:,} boxes, more than the 2,500"), result.stderr
+    assert not (tmp_path / "big.svg").exists()
+    assert invoke("diagram", spec, "-o", tmp_path / "big.dot", "--depth", "9").exit_code == 0
+    assert invoke("diagram", spec, "-o", tmp_path / "small.svg", "--depth", "1").exit_code == 0
+
+
 def test_diagram_force_replaces(tmp_path: Path) -> None:
     out = tmp_path / "d.svg"
     out.write_text("old")

@@ -109,15 +109,8 @@ def export_model(
 
     _validate(fmt, opset, optimize)
     out = _output(spec, fmt, output, force)
-    if checkpoint is not None:
-        checkpoint_framework(checkpoint)
     framework = FORMATS[fmt][1]
-    _require((framework,), target(framework).extra, fmt)
-    if fmt == "onnx":
-        _require(_ONNX_MODULES, "export", fmt)
-    if checkpoint is not None and checkpoint_framework(checkpoint) != framework:
-        other = checkpoint_framework(checkpoint)
-        _require((other,), target(other).extra, fmt)
+    _require_frameworks(fmt, framework, checkpoint)
     batches = (1, 3) if dynamic_batch or fmt == "keras" else (1,)
     inputs = random_inputs(spec, batches, seed)
     with atomic_path(out) as tmp:
@@ -133,16 +126,26 @@ def export_model(
             )
         size = tmp.stat().st_size
     return ExportReport(
-        out,
-        fmt,
-        written.opset,
-        dynamic_batch or fmt == "keras",
-        optimize,
-        "random" if checkpoint is None else str(checkpoint),
-        written.checker,
-        batches,
-        worst,
-        size,
-        written.seconds,
-        written.custom_layers,
+        path=out,
+        format=fmt,
+        opset=written.opset,
+        dynamic_batch=dynamic_batch or fmt == "keras",
+        optimized=optimize,
+        weights="random" if checkpoint is None else str(checkpoint),
+        checked_with=written.checker,
+        batches=batches,
+        max_rel=worst,
+        size=size,
+        seconds=written.seconds,
+        custom_layers=written.custom_layers,
     )
+
+
+def _require_frameworks(fmt: str, framework: str, checkpoint: Path | None) -> None:
+    """Import what the export needs (the build's, the ONNX tools, a checkpoint's framework) or name the extra."""
+    other = None if checkpoint is None else checkpoint_framework(checkpoint)  # a bad checkpoint is said first
+    _require((framework,), target(framework).extra, fmt)
+    if fmt == "onnx":
+        _require(_ONNX_MODULES, "export", fmt)
+    if other is not None and other != framework:
+        _require((other,), target(other).extra, fmt)
