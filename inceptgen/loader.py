@@ -59,11 +59,12 @@ def read_spec_bytes(path: Path, limits: Limits = Limits()) -> bytes:
     except OSError as exc:
         reason = "a symlink loop" if exc.errno == errno.ELOOP else exc.strerror
         raise SourceError(f"cannot read spec {str(path)!r}: {reason}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):  # before fdopen, which refuses a directory with the descriptor as its name
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise SourceError(f"cannot read spec {str(path)!r}: {what}")
     with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise SourceError(f"cannot read spec {str(path)!r}: {what}")
         try:
             return f.read(limits.max_file_bytes + 1)
         except OSError as exc:

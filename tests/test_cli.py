@@ -97,7 +97,7 @@ def write_bad(tmp_path: Path, name: str) -> tuple[Path, int, int]:
         (["check", "{good}", "--set", "nonesuch=1"], 2, "stderr", "no parameter 'nonesuch'"),
         (["check", "{good}", "--set", "input=3x1x1"], 2, "stderr", "error:"),
         (["check", "{missing}"], 2, "stderr", "cannot read spec"),
-        (["check", "{tmp}"], 2, "stderr", "error:"),
+        (["check", "{tmp}"], 2, "stderr", "error: cannot read spec '{tmp}': a directory"),
         (["check", "@no_such_spec"], 2, "stderr", "no spec named @no_such_spec"),
         (["check"], 2, "stderr", "Missing argument"),
         (["check", "{good}", "--bogus"], 2, "stderr", "No such option"),
@@ -153,6 +153,49 @@ def test_error_shows_position_line_and_caret(tmp_path: Path, name: str) -> None:
     assert caret[2 : 2 + col - 1] == "".join("\t" if ch == "\t" else " " for ch in source_line[: col - 1])
     assert result.stdout == ""
     assert "Traceback" not in result.output
+
+
+#: every command that reads a spec, with the arguments it needs besides SPEC (`{tmp}`: a folder)
+SPEC_COMMANDS = {
+    "check": [],
+    "summary": [],
+    "summary --format json": ["--format", "json"],
+    "compile": ["--target", "torch", "-o", "{tmp}/out.py"],
+    "diagram": ["-o", "{tmp}/out.svg"],
+}
+
+#: bad input -> (SPEC, extra arguments, what the first line of stderr starts with)
+BAD_SPEC_INPUTS = {
+    "a spec error": ("{bad}", [], "{bad}:4:3: error: "),
+    "a missing file": ("{tmp}/missing.incept", [], "error: cannot read spec"),
+    "a folder": ("{tmp}", [], "error: cannot read spec '{tmp}': a directory"),
+    "an unknown @name": ("@no_such_spec", [], "error: no spec named @no_such_spec"),
+    "a --set of no parameter": ("{good}", ["--set", "nonesuch=1"], "error: "),
+    "a --set that does not parse": ("{good}", ["--set", "classes=)"], "error: --set 'classes=)'"),
+    "a --set of two values": ("{good}", ["--set", "classes=3, input=3x8x8"], "error: --set"),
+    "an input too small": ("{good}", ["--set", "input=3x1x1"], "{good}:"),
+    "an unknown --variant": ("@efficientnet_b0", ["--variant", "b9"], "error: "),
+}
+
+
+@pytest.mark.parametrize("bad_input", BAD_SPEC_INPUTS, ids=str)
+@pytest.mark.parametrize("command", SPEC_COMMANDS, ids=str)
+def test_every_spec_command_reports_bad_input_in_one_error(
+    tmp_path: Path, good: Path, command: str, bad_input: str
+) -> None:
+    """Exit 2, the error first on stderr (then its source line, caret and hint), nothing on stdout, no file written."""
+    bad, _, _ = write_bad(tmp_path, "unknown_layer")
+    fill = {"good": good, "bad": bad, "tmp": tmp_path}
+    spec, extra, first = BAD_SPEC_INPUTS[bad_input]
+    args = [command.split()[0], spec, *SPEC_COMMANDS[command], *extra]
+    result = invoke(*[a.format(**fill) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(first.format(**fill)), result.stderr
+    assert all(not line.startswith(("error", "warning")) for line in lines[1:]), result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    assert not list(tmp_path.glob("out*"))
 
 
 def test_warning_for_unused_block(good: Path) -> None:
@@ -672,11 +715,15 @@ def test_runtime_commands_only_when_their_module_exists(monkeypatch: pytest.Monk
     monkeypatch.setattr(cli, "_module_exists", lambda name: False)
     app = cli.build_app()
     listing = invoke("--help", app=app).stdout
-    for command in ("parity", "convert", "train", "evaluate"):
-        assert command not in listing
-        assert invoke(command, "--help", app=app).exit_code == 2
-    for command in ("check", "summary", "compile", "specs"):
-        assert command in listing
+    offered = {name for name, _, needs in cli._COMMANDS if needs is None}
+    assert {"check", "summary", "compile", "specs", "diagram", "fmt", "lsp"} <= offered
+    for command, _, _ in cli._COMMANDS:
+        if command in offered:
+            assert re.search(rf"\b{command}\b", listing), command
+        else:
+            assert not re.search(rf"^\W*{command}\b", listing, re.M), command
+            assert invoke(command, "--help", app=app).exit_code == 2, command
+    assert {"parity", "convert", "train", "evaluate", "export"} <= {name for name, _, _ in cli._COMMANDS} - offered
 
 
 # --------------------------------------------------------------------------- the README's example

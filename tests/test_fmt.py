@@ -11,6 +11,7 @@ comment may go).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import subprocess
@@ -322,6 +323,36 @@ def test_directories_are_searched_for_specs_skipping_hidden_ones(tmp_path: Path)
 def test_missing_file_is_a_one_line_user_error(tmp_path: Path) -> None:
     result = run_cli("fmt", str(tmp_path / "missing.incept"))
     assert result.returncode == 2 and "cannot read spec" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (b"model m(input = 3x8x8)\n\xff\n", "error: <stdin>: invalid UTF-8 at byte offset 23"),
+        (b"# " + b"x" * 1_000_000 + b"\n", "error: <stdin>: spec is more than the limit of 1,000,000 bytes"),
+        (b"model m(input = 3x8x8)\x00\n", "error: <stdin>: NUL byte at byte offset 22: not a text file"),
+    ],
+    ids=["invalid UTF-8", "over the size limit", "a NUL byte"],
+)
+def test_bad_standard_input_is_refused_and_nothing_is_printed(stdin: bytes, message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "inceptgen", "fmt", "-"], capture_output=True, input=stdin)
+    assert result.returncode == 2
+    assert result.stdout == b""
+    assert result.stderr.decode().splitlines()[0] == message
+
+
+@pytest.mark.parametrize("node", ["fifo", "device"])
+def test_a_path_that_is_no_regular_file_is_refused_without_blocking(tmp_path: Path, node: str) -> None:
+    path = tmp_path / "spec.incept"
+    if node == "fifo":
+        os.mkfifo(path)  # no writer: reading would block forever
+    target = "/dev/null" if node == "device" else str(path)
+    result = subprocess.run(
+        [sys.executable, "-m", "inceptgen", "fmt", target], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert f"error: cannot read spec {target!r}: not a regular file" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_line_ends_and_byte_order_mark_are_kept(tmp_path: Path) -> None:
