@@ -240,23 +240,24 @@ def bn(em: TorchEmitter, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
     return ch
 
 
-def _known_width(em: TorchEmitter, stmt: Stmt, ch: Channels) -> None:
-    """A per-channel layer on a flattened map takes its width from the checker.
+def _sized_lazily(em: TorchEmitter, stmt: Stmt, ch: Channels) -> bool:
+    """Whether a per-channel layer on a flattened map sizes itself from its first input.
 
     PyTorch needs the width when building and the emitter's channel expressions stop at a
-    flatten; every instance of the node sees the same width unless a block is used on maps
-    of other sizes, which the torch target cannot express in one class.
+    flatten. The checker's width serves when every instance of the node sees the same one;
+    when a block is used on maps of other sizes it differs, and the layer is a lazy module
+    (`Lazy...`, sized by build_model's dry run, as nn.LazyLinear is).
     """
     if ch is not None or not em.checked.instances(stmt.node):  # known, or a block the model never uses
-        return
+        return False
     width = _checked_width(em, stmt)
-    if width is None:
-        raise UnsupportedError(
-            f"the torch target cannot size {stmt.kind} after a flatten whose width differs between uses; "
-            "pool globally instead",
-            stmt.node.span,
-        )
-    stmt.values["in_ch"] = const(width)
+    if width is not None:
+        stmt.values["in_ch"] = const(width)
+        return False
+    if _rank(em, stmt) != 1:
+        raise UnsupportedError(f"the torch target cannot size {stmt.kind} on maps of unknown channels", stmt.node.span)
+    em.lazy = True
+    return True
 
 
 def _checked_width(em: TorchEmitter, stmt: Stmt) -> int | None:
@@ -266,18 +267,24 @@ def _checked_width(em: TorchEmitter, stmt: Stmt) -> int | None:
 
 
 def layernorm(em: TorchEmitter, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-    _known_width(em, stmt, ch)
+    eps = f"eps={em.py(stmt.node.args['eps'], view, stmt)}"
+    if _sized_lazily(em, stmt, ch):
+        em.helpers.add("LazyLayerNorm")
+        stmt.values.update(cls="LazyLayerNorm", args=[eps])
+        return ch
     cls = "LayerNorm2d" if _rank(em, stmt) == 3 else "nn.LayerNorm"
     if cls == "LayerNorm2d":
         em.helpers.add("LayerNorm2d")
-    stmt.values.update(cls=cls, args=[stmt.values["in_ch"], f"eps={em.py(stmt.node.args['eps'], view, stmt)}"])
+    stmt.values.update(cls=cls, args=[stmt.values["in_ch"], eps])
     return ch
 
 
 def layerscale(em: TorchEmitter, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-    _known_width(em, stmt, ch)
-    em.helpers.add("LayerScale")
-    stmt.values["args"] = [stmt.values["in_ch"], em.py(stmt.node.args["value"], view, stmt)]
+    value = em.py(stmt.node.args["value"], view, stmt)
+    lazy = _sized_lazily(em, stmt, ch)
+    em.helpers.update({"LayerScale", "LazyLayerScale"} if lazy else {"LayerScale"})
+    cls, width = ("LazyLayerScale", []) if lazy else ("LayerScale", [stmt.values["in_ch"]])
+    stmt.values.update(cls=cls, args=[*width, value])
     return ch
 
 
@@ -290,11 +297,12 @@ def rescale(em: TorchEmitter, stmt: Stmt, view: ScopeView, ch: Channels) -> Chan
 
 
 def normalize(em: TorchEmitter, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:
-    _known_width(em, stmt, ch)
-    em.helpers.add("Normalize")
     a = stmt.node.args
     given = [f"{key}={em.py(a[key], view, stmt)}" for key in ("mean", "variance") if constant(a[key]) != "none"]
-    stmt.values["args"] = [stmt.values["in_ch"], *given]
+    lazy = _sized_lazily(em, stmt, ch)  # then `check` has found one value for every channel
+    em.helpers.update({"Normalize", "LazyNormalize"} if lazy else {"Normalize"})
+    cls, width = ("LazyNormalize", []) if lazy else ("Normalize", [stmt.values["in_ch"]])
+    stmt.values.update(cls=cls, args=[*width, *given])
     return ch
 
 

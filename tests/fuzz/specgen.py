@@ -74,9 +74,6 @@ MAX_FEATURES = 1024
 #: Layers whose every use must see one rank (the checker refuses a map in one use and a flat
 #: vector in another: the PyTorch class differs).
 RANK_BOUND = frozenset({"bn", "layernorm"})
-#: Per-channel layers the torch target sizes from the checker after a flatten, which it cannot do
-#: when two uses see other widths (a known limitation, docs/robustness.md): not drawn.
-FLAT_WIDTH_BOUND = frozenset({"layernorm", "layerscale", "normalize"})
 
 
 class InvalidDrawError(Exception):
@@ -776,10 +773,6 @@ class Layer(Stmt):
             seen = gen.ranks.setdefault(id(self), (self, len(shape)))
             if seen[0] is self and seen[1] != len(shape):
                 raise InvalidDrawError(f"{self.op} on maps in one use and flat vectors in another")
-        if self.op in FLAT_WIDTH_BOUND:
-            seen = gen.widths.setdefault(id(self), (self, shape))
-            if seen[0] is self and 1 in (len(shape), len(seen[1])) and seen[1][0] != shape[0]:
-                raise InvalidDrawError(f"{self.op} on a flat vector and inputs of another width (a torch limitation)")
         return bounded(shape_model(self.op)(shape, layer_values(self.op, env, self.opts), False))
 
     def render(self, indent):
@@ -1095,7 +1088,6 @@ class Gen:
         self.file_rules: tuple[Rule, ...] = ()
         #: The rank each RANK_BOUND layer saw first in this run of the network (`Model.run` resets it).
         self.ranks: dict[int, tuple[Layer, int]] = {}
-        self.widths: dict[int, tuple[Layer, Shape]] = {}
 
     def weighted(self, weights: dict[str, float]) -> str:
         """One key of `weights`, drawn in proportion to its weight."""
@@ -1716,7 +1708,7 @@ class Model:
             raise InvalidDrawError(f"input {shape!r}")
         shape = bounded(shape)  # type: ignore[arg-type]
         start = shape
-        gen.ranks, gen.widths = {}, {}
+        gen.ranks = {}
         scope = gen.scope_env(env)
         stage_out: dict[str, Shape] = {}
         for name, body in self.stages:

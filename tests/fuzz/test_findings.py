@@ -50,6 +50,13 @@ FOUND = {
     "normalize with a list of means and one variance": spec(
         "stage s { normalize mean [0.1, 0.2, 0.3] variance 2; conv 1x1 -> 2 }"
     ),
+    # torch: one class, and the flat width after the flatten differed between the block's two uses
+    # (UnsupportedError until the layers became lazy modules, sized by build_model's dry run)
+    "per-channel layers after a flatten, in a block used at two widths": spec(
+        "block flat() { flatten; layernorm; layerscale 0.5; normalize mean [0.25] variance 4; normalize }",
+        "stage s { concat { branch { conv 1x1 -> 4; flat() } branch { conv 1x1 -> 2 stride 2; flat() } } }",
+        "head { linear -> 3 }",
+    ),
 }
 
 
