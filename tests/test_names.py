@@ -30,3 +30,20 @@ def test_a_block_cannot_be_named_like_a_word_of_the_language(name: str) -> None:
 @pytest.mark.parametrize("name", ["relu_", "conv2", "Stem", "b35"])
 def test_plain_names_pass(name: str) -> None:
     assert check_identifier(name, None, "block") == name
+
+
+def test_every_name_the_templates_define_is_kept_clear_of() -> None:
+    """A block or model named like a generated helper (`lazy_layer_scale` -> `LazyLayerScale`) would replace it."""
+    import re
+    from pathlib import Path
+
+    from inceptgen.emit.scopes import TARGET_NAMES
+
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    defined = {
+        match
+        for path in templates.rglob("*.j2")
+        for match in re.findall(r"^(?:class|def) (\w+)", path.read_text(encoding="utf-8"), re.M)
+    }
+    assert {"ConvNormAct", "LazyLayerScale", "conv_norm_act"} <= defined  # the pattern finds them
+    assert defined - TARGET_NAMES == set()

@@ -93,6 +93,7 @@ TARGET_NAMES = frozenset(
     {"torch", "nn", "F", "math", "keras", "layers", "build_model", "load_reference", "fold_batchnorm", "ACTIVATIONS"}
     | {"ConvNormAct", "LinearNormAct", "Pool2d", "Stack", "DropPath", "pad_same", "make_divisible", "pair"}
     | {"LayerNorm2d", "LayerScale", "Normalize", "channel_shuffle", "torch_pads", "spec_padding", "explicit_padding"}
+    | {"LazyLayerNorm", "LazyLayerScale", "LazyNormalize", "init_weight", "initializer", "weight_settings"}
     | {"ChannelSlice", "GlobalPool", "dwconv_norm_act", "sepconv_norm_act", "SeparableConv2d", "LocalResponseNorm"}
     | {"conv_norm_act", "dense_norm_act", "pool2d", "window_padding", "Pad2D", "MaskedAveragePooling2D"}
     | {"np", "conv_act", "conv_split", "ChannelSplit"}  # the optimised Keras build's

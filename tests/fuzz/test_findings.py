@@ -57,6 +57,11 @@ FOUND = {
         "stage s { concat { branch { conv 1x1 -> 4; flat() } branch { conv 1x1 -> 2 stride 2; flat() } } }",
         "head { linear -> 3 }",
     ),
+    # torch: the same, in a block used on a map once and on a flat vector once
+    "layerscale and normalize on a map in one use and a flat vector in another": spec(
+        "block n() { layerscale 0.5; normalize mean 0.5 variance 2; normalize }",
+        "stage s { conv 1x1 -> 2; n(); flatten; n() }",
+    ),
 }
 
 

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 import inceptgen
 from inceptgen import cli
-from inceptgen.runtime.export import formats as export_formats
 from inceptgen.runtime.export import ExportError, ExportMismatchError, export_model
+from inceptgen.runtime.export import formats as export_formats
 from inceptgen.runtime.parity import compare, randomize_batchnorm
 from inceptgen.stdlib import list_specs
 
