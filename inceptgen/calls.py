@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from inceptgen import ir
 from inceptgen.errors import SpecArgumentError, SpecNameError
 from inceptgen.names import suggest
-from inceptgen.ops import OPS
+from inceptgen.ops import OPS, Op
 
 __all__ = ["calls_in", "check_recursion", "resolve_calls"]
 
@@ -24,13 +24,22 @@ def resolve_calls(body: ir.Body, blocks: Mapping[str, ir.BlockDef], arg_spans) -
     return ir.transform(body, resolve)
 
 
+def _layer_forms(op: Op) -> str:
+    """How a layer is written, for a spec that wrote it like a block use."""
+    if op.positional is not None:
+        return f"write `{op.keyword} <value>` or `{op.keyword} {op.positional} (<expression>)`"
+    if op.options:
+        return f"write its options after it, `{op.keyword} {next(iter(op.options))} <value>`"
+    return f"{op.keyword} takes no value: write `{op.keyword}`"
+
+
 def _match_args(call: ir.Call, blocks: Mapping[str, ir.BlockDef], arg_spans) -> ir.Args:
     block = blocks.get(call.block)
     if block is None and call.block in OPS:  # `leaky_relu (0.125)`: a layer's value in parentheses
         raise SpecNameError(
             f"{call.block!r} is a layer, not a block: a name followed by '(' uses a block",
             call.span,
-            f"write `{call.block} <value>` or `{call.block} <option> (<expression>)`",
+            _layer_forms(OPS[call.block]),
         )
     if block is None:
         hint = suggest(call.block, blocks) or (f"defined blocks: {', '.join(blocks)}" if blocks else None)

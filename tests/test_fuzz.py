@@ -119,7 +119,7 @@ def load_generated(gen: GenSpec) -> inceptgen.Spec:
 
 
 @shards
-@fuzz_settings(600, 1.0 / SHARDS, deadline=None)
+@fuzz_settings(600 // SHARDS, 1.0 / SHARDS, deadline=None)
 @given(gen=valid_specs())
 def test_generated_specs_check(shard: int, gen: GenSpec) -> None:
     with time_limit(HARD_LIMIT_S, "checking a generated spec"):
@@ -139,7 +139,7 @@ def _conv_counts(node) -> tuple[int, int]:
 
 
 @shards
-@fuzz_settings(150, 0.25 / SHARDS, deadline=None)
+@fuzz_settings(150 // SHARDS, 0.25 / SHARDS, deadline=None)
 @given(gen=valid_specs())
 def test_generated_specs_compile_to_both_targets(shard: int, gen: GenSpec) -> None:
     with time_limit(HARD_LIMIT_S, "compiling a generated spec"):

@@ -175,8 +175,11 @@ def _zero_random_initialisers() -> Iterator[None]:
     Constant initialisers (ones, a layer scale's value) and seed states keep theirs, and so do
     TensorFlow's variables, which draw cheaply and initialise themselves. Keras has no public hook
     for this, so the patch is skipped where its internals differ (test_backends checks it holds).
+    The patch is process-wide while it lasts: a model another thread builds meanwhile starts at
+    zeros too (the command line builds nothing else during parity).
     """
     try:
+        from keras.initializers import Zeros
         from keras.src.backend.common.variables import Variable
         from keras.src.initializers.random_initializers import RandomInitializer
     except ImportError:  # another Keras layout: draw them
@@ -185,10 +188,7 @@ def _zero_random_initialisers() -> Iterator[None]:
     original = Variable._initialize_with_initializer
 
     def initialise(variable: Any, initializer: Any) -> None:
-        if not isinstance(initializer, RandomInitializer):
-            return original(variable, initializer)
-        zeros = np.zeros(variable._shape, dtype=variable._dtype)
-        variable._initialize(variable._convert_to_tensor(zeros))
+        return original(variable, Zeros() if isinstance(initializer, RandomInitializer) else initializer)
 
     Variable._initialize_with_initializer = initialise
     try:
