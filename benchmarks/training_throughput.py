@@ -91,7 +91,7 @@ def images_per_s(
 
 
 def table(spec: str, data: str, images: int, batch: int, rows: list, work: Path, sets: list[str]) -> list[list[object]]:
-    if smoke():  # the multi-process rows, which reach the most code (torchrun, tf.distribute, workers)
+    if smoke():  # the rows of two processes or replicas, which reach the most code (torchrun, tf.distribute)
         rows = [row for row in rows if row[3] > 1 or "--replicas" in row[2]] or rows[-1:]
     return [[row[0], row[3], *images_per_s(spec, data, images, batch, row, work, sets)] for row in rows]
 
