@@ -44,6 +44,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from hypothesis import reject
 from hypothesis import strategies as st
 
 from inceptgen import expr as ex
@@ -1821,7 +1822,10 @@ def valid_specs(
         auxes.append((gen.names.fresh("aux"), after, weight, _head(gen, stage_out[after], scope)))
     model = Model(params, stages, head, auxes)
     base = model_env(params, None, sets)
-    configs = [Config(None, sets, *model.run(gen, base))]
+    try:  # run again from the start: a reused block may now meet a use it did not meet while drawn
+        configs = [Config(None, sets, *model.run(gen, base))]
+    except InvalidDrawError:
+        reject()
     # variants and --set values, each run on the network before it is kept
     variants: list[tuple[str, dict[str, str]]] = []
     for _ in range(draw(st.integers(0, 2))):
