@@ -19,7 +19,7 @@ from inceptgen.emit.base import Emitter
 from inceptgen.emit.keras_optimize import JIT_COMPILE, fuse_siblings
 from inceptgen.emit.render import environment
 from inceptgen.emit.scopes import ScopeView, Stmt, walk_stmts
-from inceptgen.emit.values import Py, const, kwargs
+from inceptgen.emit.values import Py, const, kwargs, std_applies
 from inceptgen.ops import ACTIVATIONS
 
 __all__ = ["KerasEmitter", "channels_last", "CUSTOM_LAYERS"]
@@ -206,10 +206,7 @@ class KerasEmitter(Emitter):
             self.helpers.add("l2")
         else:  # no penalty: the helpers' own 0.0 (a spec's `l2 0` is not stated as `l2=0`)
             l2 = bias_l2 = const(0.0)
-        # `std` shapes only the normal initialisers; elsewhere it stays at the helper's default, which
-        # no layer then states (without the `init` helper neither conv_norm_act nor Dense takes one).
-        uses_std = not init.known or init.value in ("normal", "trunc_normal")
-        std = self.py(a["std"], view, stmt) if uses_std else const(_DENSE_DEFAULTS["init_std"])
+        std = self.py(a["std"], view, stmt) if std_applies(a["init"]) else const(_DENSE_DEFAULTS["init_std"])
         return [("init", init), ("init_std", std), ("l2", l2), ("bias_l2", bias_l2)]
 
     def _norm_act(self, stmt: Stmt, view: ScopeView) -> list[tuple[str, Py]]:

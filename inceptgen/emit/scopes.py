@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from inceptgen import expr as ex
 from inceptgen import ir
 from inceptgen.check import Checked, stage_block
+from inceptgen.emit.values import std_applies
 from inceptgen.names import Namespace, class_name
 from inceptgen.ops import ACTIVATIONS
 
@@ -122,8 +123,16 @@ def model_param_names(model: ir.Model) -> dict[str, str]:
 
 
 def _free_names(body: ir.Body) -> set[str]:
-    """Every name the expressions of a body read."""
-    return {name for node in ir.walk(body) for e in ir.exprs(node) for name in ex.free_names(e)}
+    """Every name the expressions of a body read in the generated code."""
+    return {name for node in ir.walk(body) for e in _emitted_exprs(node) for name in ex.free_names(e)}
+
+
+def _emitted_exprs(node: ir.Node) -> list[ex.Expr]:
+    """A node's expressions but a `std` that no initialiser uses (the emitters leave it out)."""
+    args = getattr(node, "args", None)
+    weighted = args is not None and "std" in args and "init" in args
+    dropped = args["std"] if weighted and not std_applies(args["init"]) else None
+    return [e for e in ir.exprs(node) if e is not dropped]
 
 
 def reachable_blocks(model: ir.Model) -> list[ir.BlockDef]:

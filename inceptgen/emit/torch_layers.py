@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from inceptgen import expr as ex
 from inceptgen.emit.scopes import ScopeView, Stmt
-from inceptgen.emit.values import Py, const, kwargs
+from inceptgen.emit.values import Py, const, kwargs, std_applies
 from inceptgen.errors import UnsupportedError
 from inceptgen.ops import ACTIVATIONS
 
@@ -115,10 +115,7 @@ def _weights(em: TorchEmitter, stmt: Stmt, view: ScopeView) -> list[tuple[str, P
         em.helpers.add("l2")
     else:  # no penalty: the helpers' own 0.0 (a spec's `l2 0` is not stated as `l2=0`)
         l2 = bias_l2 = const(0.0)
-    # `std` shapes only the normal initialisers; elsewhere it is left at its default, which no layer
-    # then states (without the `init` helper neither ConvNormAct nor nn.Linear takes an `init_std`).
-    uses_std = not init.known or init.value in ("normal", "trunc_normal")
-    std = em.py(a["std"], view, stmt) if uses_std else const(_LINEAR_DEFAULTS["init_std"])
+    std = em.py(a["std"], view, stmt) if std_applies(a["init"]) else const(_LINEAR_DEFAULTS["init_std"])
     return [("init", init), ("init_std", std), ("l2", l2), ("bias_l2", bias_l2)]
 
 

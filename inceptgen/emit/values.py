@@ -13,7 +13,7 @@ from typing import Any
 
 from inceptgen import expr as ex
 
-__all__ = ["Py", "UNKNOWN", "const", "kwargs"]
+__all__ = ["Py", "UNKNOWN", "NORMAL_INITS", "const", "kwargs", "std_applies"]
 
 
 class _Unknown:
@@ -71,3 +71,13 @@ def _literal(value: object) -> str:
 def kwargs(pairs: Iterable[tuple[str, Py]], defaults: dict[str, object]) -> list[str]:
     """`key=value` for each pair whose value is not the helper's default for `key`."""
     return [f"{key}={value}" for key, value in pairs if key not in defaults or not value.is_(defaults[key])]
+
+
+#: The initialisers `std` shapes; with any other a layer's `std` keeps the helpers' default and is
+#: not stated (without the `init` helper neither conv helper nor linear layer takes one).
+NORMAL_INITS = frozenset({"normal", "trunc_normal"})
+
+
+def std_applies(init: ex.Expr) -> bool:
+    """Whether a layer's `std` reaches the generated code: its `init` is normal, or known only when it runs."""
+    return bool(ex.free_names(init)) or ex.evaluate(init, {}) in NORMAL_INITS

@@ -76,6 +76,24 @@ def test_a_fuzz_finding_builds_and_agrees(frameworks: None, text: str) -> None:
     assert differences(inceptgen.load(text), tol=1e-5) == []
 
 
+#: Specs whose generated code a linter faulted (`ruff check --isolated`, as test_fuzz runs it)
+LINTED = {
+    # keras: a block read in.channels only in a `std` no initialiser uses, and assigned it unused (F841)
+    "in.channels read only by a std the default initialiser ignores": spec(
+        "block b() { conv 1x1 -> 1 std in.channels }", "stage s { b() }"
+    ),
+}
+
+
+@pytest.mark.parametrize("text", LINTED.values(), ids=LINTED.keys())
+@pytest.mark.parametrize("target", ["torch", "keras"])
+def test_a_fuzz_finding_generates_lint_free_code(text: str, target: str) -> None:
+    from tests.test_fuzz import _ruff_check
+
+    result = _ruff_check(inceptgen.load(text).source(target))
+    assert result.returncode == 0, result.stdout
+
+
 REFUSED = {
     "a bn on maps in one use and flat vectors in another": (
         spec("block n() { bn }", "stage s { conv 1x1 -> 2; n(); flatten; n() }"),
