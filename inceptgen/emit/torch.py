@@ -194,7 +194,10 @@ class TorchEmitter(Emitter):
             callee = stmt.scope
             args = [f"{py}={stmt.loop if spec == node.index else view.names[spec]}" for spec, py, _ in callee.params]
         self._feed(callee, ch)
-        stmt.values.update(cls=callee.class_name, args=args, count=self.py(node.count, view))
+        count = self.py(node.count, view)
+        stmt.values.update(cls=callee.class_name, args=args, count=count)
+        if count.is_(0):  # left out: its input passes through, whatever the body would have made of it
+            return ch
         return self._out_of(callee, node.name)
 
     def _concat(self, stmt: Stmt, view: ScopeView, ch: Channels) -> Channels:

@@ -57,6 +57,10 @@ FOUND = {
         "stage s { concat { branch { conv 1x1 -> 4; flat() } branch { conv 1x1 -> 2 stride 2; flat() } } }",
         "head { linear -> 3 }",
     ),
+    # torch: `repeat 0` took its body's channels (None: it flattens), not its input's, for the next block
+    "a repeat 0 whose body flattens, before a block": spec(
+        "block b() { conv 1x1 -> 2 }", "stage s { repeat 0 { conv 1x1 -> 4; flatten } }", "stage t { b() }"
+    ),
     # torch: the same, in a block used on a map once and on a flat vector once
     "layerscale and normalize on a map in one use and a flat vector in another": spec(
         "block n() { layerscale 0.5; normalize mean 0.5 variance 2; normalize }",
