@@ -350,7 +350,8 @@ def render(expr: Expr, names: Callable[[str], str] = str, precedence: int = 0) -
         case Attr(obj, attr):
             return names(f"{obj}.{attr}")
         case Neg(operand):
-            return _wrap(f"-{render(operand, names, _NEG)}", _NEG, precedence)
+            inner = render(operand, names, _NEG)  # `-(-x)`, not `--x`, which reads as a decrement
+            return _wrap(f"-({inner})" if inner.startswith("-") else f"-{inner}", _NEG, precedence)
         case BinOp(op, left, right):
             mine = _PRECEDENCE[op]
             return _wrap(f"{render(left, names, mine)} {op} {render(right, names, mine + 1)}", mine, precedence)

@@ -86,6 +86,8 @@ LINTED = {
     "in.channels read only by a std the default initialiser ignores": spec(
         "block b() { conv 1x1 -> 1 std in.channels }", "stage s { b() }"
     ),
+    # both: a double negation was written `--p`, which reads as a decrement (B002)
+    "a negated negation": spec("block c(q) { conv 1x1 -> 2 + q }", "block b(p) { c(- -p) }", "stage s { b(1) }"),
 }
 
 
