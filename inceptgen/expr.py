@@ -349,9 +349,10 @@ def render(expr: Expr, names: Callable[[str], str] = str, precedence: int = 0) -
             return names(name)
         case Attr(obj, attr):
             return names(f"{obj}.{attr}")
+        case Neg(Neg(operand)):  # `x`: `--x` and `-(-x)` read as a decrement (and are x, for every number)
+            return render(operand, names, precedence)
         case Neg(operand):
-            inner = render(operand, names, _NEG)  # `-(-x)`, not `--x`, which reads as a decrement
-            return _wrap(f"-({inner})" if inner.startswith("-") else f"-{inner}", _NEG, precedence)
+            return _wrap(f"-{render(operand, names, _NEG)}", _NEG, precedence)
         case BinOp(op, left, right):
             mine = _PRECEDENCE[op]
             return _wrap(f"{render(left, names, mine)} {op} {render(right, names, mine + 1)}", mine, precedence)
