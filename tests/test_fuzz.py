@@ -155,9 +155,10 @@ def test_generated_specs_compile_to_both_targets(shard: int, gen: GenSpec) -> No
 #: Not bugs: the emitters write a spec's expressions as the spec wrote them, so what a linter says
 #: of the expression itself is about the spec: the SIM2 family (`not a == b`, `a and not a`, `true or
 #: ...`, `x if c else x`...), a value compared with itself (PLR0124), two constants compared (PLR0133),
-#: `a < b and b < c` (PLR1716), a useless conditional (RUF034).
+#: `a < b and b < c` (PLR1716), a useless conditional (RUF034); and of its structure: an `if` the spec
+#: nested in another with nothing beside it (SIM102).
 KNOWN_RUFF_FINDINGS = ["RUF046", "F401"]
-SPEC_EXPRESSION_FINDINGS = ["SIM2", "PLR0124", "PLR0133", "PLR1716", "RUF034"]
+SPEC_EXPRESSION_FINDINGS = ["SIM2", "SIM102", "PLR0124", "PLR0133", "PLR1716", "RUF034"]
 
 
 def _ruff_check(source: str) -> subprocess.CompletedProcess[str]:
