@@ -128,6 +128,31 @@ def test_set_reaches_parameters_named_like_load_arguments(tmp_path: Path, name: 
     assert inceptgen.load(path, overrides={name: 5}).checked.outputs["main"] == (5, 8, 8)
 
 
+#: arguments -> the command a run builds its one-command application for (None: the whole app)
+NAMED_COMMANDS = [
+    (["check", "x.incept"], "check"),
+    (["--debug", "compile", "@inception_v3"], "compile"),
+    (["--debug"], None),
+    (["--help"], None),
+    (["--version"], None),
+    (["chek", "x.incept"], None),  # a typo: the whole app, which suggests the command
+    ([], None),
+]
+
+
+@pytest.mark.parametrize(("argv", "command"), NAMED_COMMANDS)
+def test_a_run_builds_only_the_command_it_names(argv: list[str], command: str | None) -> None:
+    assert cli.named_command(argv) == command
+
+
+@pytest.mark.parametrize("command", [name for name, _, _ in cli._COMMANDS])
+def test_a_one_command_app_holds_that_command_alone(calls: list, command: str) -> None:
+    app = cli.build_app(only=command)
+    assert [info.name for info in app.registered_commands] == [command]
+    result = invoke(command, "--help", app=app)
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("command", ["check", "summary", "compile", "specs", "parity", "convert", "train", "evaluate"])
 def test_help_has_an_example(calls: list, command: str) -> None:
     result = invoke(command, "--help", app=cli.build_app())

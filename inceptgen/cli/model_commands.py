@@ -28,7 +28,7 @@ def parity_cmd(
         ),
     ] = 1e-4,
     batch: Annotated[
-        int | None, typer.Option("--batch", min=1, metavar="N", help="Batch size (default: chosen by model size).")
+        int | None, typer.Option("--batch", min=1, metavar="N", help="Batch size of the random input (default: 2).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random weights and input batch.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -47,7 +47,7 @@ def parity_cmd(
         s = load_spec(spec, set_, variant)
         from inceptgen.runtime.parity import run_parity
 
-        sizing = {} if batch is None else {"batch": batch}  # run_parity picks the batch by default
+        sizing = {} if batch is None else {"batch": batch}  # run_parity's own default (2) otherwise
         report = run_parity(s, tol=tol, seed=seed, optimize=optimize.value, **sizing)
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2))
