@@ -50,6 +50,8 @@ MAX_INT = 2**31 - 1
 
 @dataclass(frozen=True)
 class Num:
+    """An integer or float literal: `64`, `0.5`, `1e-3`."""
+
     value: int | float
     span: Span | None = None
 
@@ -72,6 +74,8 @@ class Size:
 
 @dataclass(frozen=True)
 class Str:
+    """A string literal without its quotes: `"same"`."""
+
     value: str
     span: Span | None = None
 
@@ -86,6 +90,8 @@ class List:
 
 @dataclass(frozen=True)
 class Ref:
+    """A name: a parameter, a repeat's index or a block argument."""
+
     name: str
     span: Span | None = None
 
@@ -101,6 +107,8 @@ class Attr:
 
 @dataclass(frozen=True)
 class BinOp:
+    """`left op right` for the arithmetic operators `+ - * / // %`."""
+
     op: str
     left: Expr
     right: Expr
@@ -109,6 +117,8 @@ class BinOp:
 
 @dataclass(frozen=True)
 class Neg:
+    """`-operand`."""
+
     operand: Expr
     span: Span | None = None
 
@@ -135,6 +145,8 @@ class BoolOp:
 
 @dataclass(frozen=True)
 class Not:
+    """`not operand` on a boolean."""
+
     operand: Expr
     span: Span | None = None
 
@@ -151,6 +163,8 @@ class IfElse:
 
 @dataclass(frozen=True)
 class Func:
+    """`name(args)`: a call of one of `FUNCTIONS` (`make_divisible(64 * width, 8)`)."""
+
     name: str
     args: tuple[Expr, ...]
     span: Span | None = None

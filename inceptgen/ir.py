@@ -149,6 +149,8 @@ class Call:
 
 @dataclass(frozen=True)
 class Branch:
+    """One path of a concat; its nodes are named `{name}_...`."""
+
     name: str
     span: Span
     body: Body = _body("{name}_")
@@ -267,6 +269,8 @@ def exprs(node: Node) -> Iterator[Expr]:
 
 @dataclass(frozen=True)
 class Param:
+    """A parameter of the model or of a block, with its default (None: the caller must give it)."""
+
     name: str
     default: Expr | None
     span: Span
@@ -274,6 +278,8 @@ class Param:
 
 @dataclass(frozen=True)
 class BlockDef:
+    """A block definition: parameters and a body, lowered once and instantiated by `Call`s."""
+
     name: str
     span: Span
     params: tuple[Param, ...]

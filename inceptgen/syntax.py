@@ -37,6 +37,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Param:
+    """`name = default` in a model's or block's parameter list (`default` None: required)."""
+
     name: str
     default: Expr | None
     span: Span
@@ -53,6 +55,8 @@ class Option:
 
 @dataclass(frozen=True)
 class Layer:
+    """`conv 3 -> 64 stride 2 as stem`: a layer keyword, its positional value, output and options."""
+
     op: str
     positional: Expr | None
     out: Expr | None
@@ -63,6 +67,8 @@ class Layer:
 
 @dataclass(frozen=True)
 class Arg:
+    """`name = value` or a positional `value` in a call or variant."""
+
     name: str | None
     value: Expr
     span: Span
@@ -70,6 +76,8 @@ class Arg:
 
 @dataclass(frozen=True)
 class Call:
+    """`reduction(128, 160, 64, 96) as inception_3c`: a use of a block definition."""
+
     block: str
     args: tuple[Arg, ...]
     name: str | None
@@ -78,6 +86,8 @@ class Call:
 
 @dataclass(frozen=True)
 class Concat:
+    """`concat { branch { ... } ... }`: branches joined along channels."""
+
     name: str | None
     body: tuple[Stmt, ...]
     span: Span
@@ -85,6 +95,8 @@ class Concat:
 
 @dataclass(frozen=True)
 class Branch:
+    """`branch name { ... }`: one path of a concat."""
+
     name: str | None
     body: tuple[Stmt, ...]
     span: Span
@@ -92,6 +104,8 @@ class Branch:
 
 @dataclass(frozen=True)
 class Residual:
+    """`residual [scale] [as name] { ... }`: the body added to a shortcut of the input."""
+
     scale: Expr | None
     name: str | None
     body: tuple[Stmt, ...]
@@ -117,6 +131,8 @@ class Gate:
 
 @dataclass(frozen=True)
 class Repeat:
+    """`repeat count [index i] [as name] { ... }`: copies of the body in sequence."""
+
     count: Expr
     index: str | None
     name: str | None
@@ -126,6 +142,8 @@ class Repeat:
 
 @dataclass(frozen=True)
 class If:
+    """`if cond { ... } else { ... }`; an `else if` is an `otherwise` holding one nested `If`."""
+
     cond: Expr
     then: tuple[Stmt, ...]
     otherwise: tuple[Stmt, ...]
@@ -134,6 +152,8 @@ class If:
 
 @dataclass(frozen=True)
 class DefaultRule:
+    """`conv: bn, relu` inside `defaults { ... }`: options every such layer gets unless it sets them."""
+
     op: str
     options: tuple[Option, ...]
     span: Span
@@ -141,6 +161,8 @@ class DefaultRule:
 
 @dataclass(frozen=True)
 class Defaults:
+    """`defaults { ... }`: the rules for the file (at top level) or for the enclosing body."""
+
     rules: tuple[DefaultRule, ...]
     span: Span
 
@@ -150,12 +172,16 @@ Stmt = Layer | Call | Concat | Branch | Residual | Shortcut | Gate | Repeat | If
 
 @dataclass(frozen=True)
 class Import:
+    """`import "path.incept"`: the path as written, without its quotes."""
+
     path: str
     span: Span
 
 
 @dataclass(frozen=True)
 class ModelDecl:
+    """`model name(params)`: the model's name and parameters."""
+
     name: str
     params: tuple[Param, ...]
     span: Span
@@ -172,6 +198,8 @@ class Variant:
 
 @dataclass(frozen=True)
 class BlockDef:
+    """`block name(params) { ... }`: a reusable body."""
+
     name: str
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
@@ -180,6 +208,8 @@ class BlockDef:
 
 @dataclass(frozen=True)
 class Stage:
+    """`stage name { ... }`: a named body run on the previous stage's output."""
+
     name: str
     body: tuple[Stmt, ...]
     span: Span
@@ -187,6 +217,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class Head:
+    """`head { ... }`: the classifier after the last stage."""
+
     body: tuple[Stmt, ...]
     span: Span
 

@@ -13,7 +13,7 @@ import pytest
 import inceptgen
 from inceptgen import expr as ex
 from inceptgen import syntax as sx
-from inceptgen.errors import SourceError, SpecNameError, SpecSyntaxError
+from inceptgen.errors import SourceError, SpecLimitError, SpecNameError, SpecSyntaxError
 from inceptgen.limits import Limits
 from inceptgen.loader import decode
 from inceptgen.parse import parse, parse_expr
@@ -247,6 +247,80 @@ def test_non_ascii_in_comments_only() -> None:
     with pytest.raises(SpecSyntaxError) as info:
         parse(M + "stage s { conv 3×3 -> 8 }\n")
     assert (info.value.span.line, info.value.span.column) == (2, 17)
+
+
+# ----------------------------------------------------------------------------- positions
+
+
+def _covered(text: str, span) -> str:
+    """The text a span covers (1-based columns, end exclusive)."""
+    lines = text.split("\n")
+    if span.line == span.end_line:
+        return lines[span.line - 1][span.column - 1 : span.end_column - 1]
+    first, last = lines[span.line - 1][span.column - 1 :], lines[span.end_line - 1][: span.end_column - 1]
+    return "\n".join([first, *lines[span.line : span.end_line - 1], last])
+
+
+def _item(module: sx.Module):
+    return module.items[0]
+
+
+def _statement(module: sx.Module):
+    return module.items[0].body[0]
+
+
+def _value(module: sx.Module):
+    return module.items[0].params[0].default
+
+
+# (case, spec text, the node to look at, the text its span covers)
+SPANS = [
+    ("import", 'import "lib.incept"', _item, 'import "lib.incept"'),
+    ("model", "model m(a = 1)", _item, "model m(a = 1)"),
+    ("model without params", "model m", _item, "model m"),
+    ("variant", "variant b1(a = 2)", _item, "variant b1(a = 2)"),
+    ("defaults", "defaults { conv: bn }", _item, "defaults { conv: bn }"),
+    ("block", "block b(c) { relu }", _item, "block b(c) { relu }"),
+    ("stage", "stage s {\n  relu\n}", _item, "stage s {\n  relu\n}"),
+    ("head", "head { relu }", _item, "head { relu }"),
+    ("aux", "aux a after s { relu }", _item, "aux a after s { relu }"),
+    ("layer", "stage s { conv 3x3 -> 8 stride 2 as c1 }", _statement, "conv 3x3 -> 8 stride 2 as c1"),
+    ("option", "stage s { conv 3x3 -> 8 stride 2 }", lambda m: _statement(m).options[0], "stride 2"),
+    ("call", "stage s { b(8) as x }", _statement, "b(8) as x"),
+    ("concat", "stage s { concat { branch { relu } } }", _statement, "concat { branch { relu } }"),
+    ("branch", "stage s { concat { branch b1 { relu } } }", lambda m: _statement(m).body[0], "branch b1 { relu }"),
+    ("residual", "stage s { residual 0.2 { relu } }", _statement, "residual 0.2 { relu }"),
+    (
+        "shortcut",
+        "stage s { residual { relu; shortcut { relu } } }",
+        lambda m: _statement(m).body[1],
+        "shortcut { relu }",
+    ),
+    ("gate", "stage s { gate { relu } }", _statement, "gate { relu }"),
+    ("repeat", "stage s { repeat 2 index i { relu } }", _statement, "repeat 2 index i { relu }"),
+    ("if else", "stage s { if a { relu } else { relu } }", _statement, "if a { relu } else { relu }"),
+    ("else if", "stage s { if a { relu } else if b { relu } }", lambda m: _statement(m).otherwise[0], "if b { relu }"),
+    ("negation", "model m(v = -a)", _value, "-a"),
+    ("not", "model m(v = not a)", _value, "not a"),
+    ("true", "model m(v = true)", _value, "true"),
+    ("list", "model m(v = [1, 2,])", _value, "[1, 2,]"),
+    ("function", "model m(v = max(a, 2))", _value, "max(a, 2)"),
+    ("parenthesised operand", "model m(v = (a + b) * c)", _value, "(a + b) * c"),
+    ("inside the parentheses", "model m(v = (a + b) * c)", lambda m: _value(m).left, "a + b"),
+    ("parenthesised alone", "model m(v = (a))", _value, "a"),
+]
+
+
+@pytest.mark.parametrize(("text", "node", "covered"), [c[1:] for c in SPANS], ids=[c[0] for c in SPANS])
+def test_a_construct_spans_from_its_first_token_to_its_last(text: str, node, covered: str) -> None:
+    assert _covered(text, node(parse(text)).span) == covered
+
+
+def test_nesting_too_deep_is_reported_at_the_construct_from_its_first_token() -> None:
+    text = M + "stage s { " + "residual { " * 3 + "relu" + " }" * 3 + " }\n"
+    with pytest.raises(SpecLimitError) as info:
+        parse(text, limits=Limits(max_depth=2))
+    assert _covered(text, info.value.span) == "residual { relu }"
 
 
 # ----------------------------------------------------------------------------- decode
