@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from inceptgen.records import record
 
 __all__ = [
     "Span",
@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class Span:
     """A region of a spec file: 1-based line and column, end exclusive."""
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 
 from inceptgen.errors import Span, SpecArgumentError, SpecLimitError, SpecNameError
+from inceptgen.records import record
 
 __all__ = [
     "Expr",
@@ -48,7 +48,7 @@ Value = int | float | bool | str | tuple
 MAX_INT = 2**31 - 1
 
 
-@dataclass(frozen=True)
+@record
 class Num:
     """An integer or float literal: `64`, `0.5`, `1e-3`."""
 
@@ -56,7 +56,7 @@ class Num:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Bool:
     """`true` or `false`."""
 
@@ -64,7 +64,7 @@ class Bool:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Size:
     """A literal like `3x224x224` or `1x7`."""
 
@@ -72,7 +72,7 @@ class Size:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Str:
     """A string literal without its quotes: `"same"`."""
 
@@ -80,7 +80,7 @@ class Str:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class List:
     """`[0.485, 0.456, 0.406]`: a fixed list of numbers (its value is a tuple)."""
 
@@ -88,7 +88,7 @@ class List:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Ref:
     """A name: a parameter, a repeat's index or a block argument."""
 
@@ -96,7 +96,7 @@ class Ref:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Attr:
     """`in.channels`: the channels of a block's input."""
 
@@ -105,7 +105,7 @@ class Attr:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class BinOp:
     """`left op right` for the arithmetic operators `+ - * / // %`."""
 
@@ -115,7 +115,7 @@ class BinOp:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Neg:
     """`-operand`."""
 
@@ -123,7 +123,7 @@ class Neg:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Compare:
     """`a == b`, `a < b`, ...: a boolean."""
 
@@ -133,7 +133,7 @@ class Compare:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class BoolOp:
     """`a and b`, `a or b` on booleans."""
 
@@ -143,7 +143,7 @@ class BoolOp:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Not:
     """`not operand` on a boolean."""
 
@@ -151,7 +151,7 @@ class Not:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class IfElse:
     """`then if cond else otherwise`, as in Python."""
 
@@ -161,7 +161,7 @@ class IfElse:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Func:
     """`name(args)`: a call of one of `FUNCTIONS` (`make_divisible(64 * width, 8)`)."""
 
@@ -189,7 +189,7 @@ def make_divisible(value: float, divisor: int, min_value: int | None = None) -> 
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-@dataclass(frozen=True)
+@record
 class Function:
     """A function a spec may call.
 

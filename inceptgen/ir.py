@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from typing import Any
 
 from inceptgen.errors import Span
 from inceptgen.expr import Expr, free_names
+from inceptgen.records import record
 
 __all__ = [
     "Args",
@@ -113,7 +114,7 @@ def _body(prefix: str = "", scope: bool = False, alternative: bool = False):
     return field(metadata={"body": BodyField(prefix, scope, alternative)})
 
 
-@dataclass(frozen=True)
+@record
 class BodyField:
     """How a body's nodes are named: with `prefix`, in the enclosing scope or a new one."""
 
@@ -122,7 +123,7 @@ class BodyField:
     alternative: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """One layer: a keyword of the vocabulary with every option resolved (defaults included)."""
 
@@ -137,7 +138,7 @@ class Layer:
         return tuple(sorted({name for e in self.args.values() for name in free_names(e)}))
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     """An instance of a block definition: a sub-scope named `name`."""
 
@@ -147,7 +148,7 @@ class Call:
     args: Args
 
 
-@dataclass(frozen=True)
+@record
 class Branch:
     """One path of a concat; its nodes are named `{name}_...`."""
 
@@ -156,7 +157,7 @@ class Branch:
     body: Body = _body("{name}_")
 
 
-@dataclass(frozen=True)
+@record
 class Concat:
     """Parallel branches reading the same input, joined along channels in order."""
 
@@ -165,7 +166,7 @@ class Concat:
     branches: tuple[Branch, ...] = _body()
 
 
-@dataclass(frozen=True)
+@record
 class Residual:
     """`shortcut(x) + scale * body(x)`; an empty shortcut is the identity."""
 
@@ -176,7 +177,7 @@ class Residual:
     shortcut: Body = _body("shortcut_")
 
 
-@dataclass(frozen=True)
+@record
 class Gate:
     """`x * body(x)`, the body's output broadcast over the input (squeeze-excitation)."""
 
@@ -185,7 +186,7 @@ class Gate:
     body: Body = _body("{name}_")
 
 
-@dataclass(frozen=True)
+@record
 class Repeat:
     """`count` copies of `body` in sequence; copy `i` is the sub-scope named `name.i`.
 
@@ -205,7 +206,7 @@ class Repeat:
         return only if isinstance(only, Call) else None
 
 
-@dataclass(frozen=True)
+@record
 class If:
     """`then` where `cond` holds for an instance, else `otherwise` (either may be empty)."""
 
@@ -267,7 +268,7 @@ def exprs(node: Node) -> Iterator[Expr]:
             yield value
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     """A parameter of the model or of a block, with its default (None: the caller must give it)."""
 
@@ -276,7 +277,7 @@ class Param:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class BlockDef:
     """A block definition: parameters and a body, lowered once and instantiated by `Call`s."""
 
@@ -286,7 +287,7 @@ class BlockDef:
     body: Body
 
 
-@dataclass(frozen=True)
+@record
 class Scope:
     """A stage or the head: a named body run on the previous scope's output."""
 
@@ -295,7 +296,7 @@ class Scope:
     body: Body
 
 
-@dataclass(frozen=True)
+@record
 class Aux:
     """An auxiliary classifier on the output of stage `after`, weighted `weight` in the loss."""
 
@@ -306,7 +307,7 @@ class Aux:
     body: Body
 
 
-@dataclass(frozen=True)
+@record
 class Variant:
     """Named values for some model parameters (`--variant b1`)."""
 
@@ -315,7 +316,7 @@ class Variant:
     values: Args
 
 
-@dataclass(frozen=True)
+@record
 class Model:
     """A whole lowered spec. `params` include `input` (a CxHxW size) and usually `classes`."""
 

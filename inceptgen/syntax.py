@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from inceptgen.errors import Span
 from inceptgen.expr import Expr
+from inceptgen.records import record
 
 __all__ = [
     "Param",
@@ -35,7 +34,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     """`name = default` in a model's or block's parameter list (`default` None: required)."""
 
@@ -44,7 +43,7 @@ class Param:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Option:
     """`stride 2`, `pad same` (a value) or `relu`, `nobias` (a flag: value is None)."""
 
@@ -53,7 +52,7 @@ class Option:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """`conv 3 -> 64 stride 2 as stem`: a layer keyword, its positional value, output and options."""
 
@@ -65,7 +64,7 @@ class Layer:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Arg:
     """`name = value` or a positional `value` in a call or variant."""
 
@@ -74,7 +73,7 @@ class Arg:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     """`reduction(128, 160, 64, 96) as inception_3c`: a use of a block definition."""
 
@@ -84,7 +83,7 @@ class Call:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Concat:
     """`concat { branch { ... } ... }`: branches joined along channels."""
 
@@ -93,7 +92,7 @@ class Concat:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Branch:
     """`branch name { ... }`: one path of a concat."""
 
@@ -102,7 +101,7 @@ class Branch:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Residual:
     """`residual [scale] [as name] { ... }`: the body added to a shortcut of the input."""
 
@@ -112,7 +111,7 @@ class Residual:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Shortcut:
     """The other path of a residual (only directly inside `residual { ... }`)."""
 
@@ -120,7 +119,7 @@ class Shortcut:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Gate:
     """`gate { ... }`: the input times the body's output (broadcast)."""
 
@@ -129,7 +128,7 @@ class Gate:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Repeat:
     """`repeat count [index i] [as name] { ... }`: copies of the body in sequence."""
 
@@ -140,7 +139,7 @@ class Repeat:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class If:
     """`if cond { ... } else { ... }`; an `else if` is an `otherwise` holding one nested `If`."""
 
@@ -150,7 +149,7 @@ class If:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class DefaultRule:
     """`conv: bn, relu` inside `defaults { ... }`: options every such layer gets unless it sets them."""
 
@@ -159,7 +158,7 @@ class DefaultRule:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Defaults:
     """`defaults { ... }`: the rules for the file (at top level) or for the enclosing body."""
 
@@ -170,7 +169,7 @@ class Defaults:
 Stmt = Layer | Call | Concat | Branch | Residual | Shortcut | Gate | Repeat | If | Defaults
 
 
-@dataclass(frozen=True)
+@record
 class Import:
     """`import "path.incept"`: the path as written, without its quotes."""
 
@@ -178,7 +177,7 @@ class Import:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class ModelDecl:
     """`model name(params)`: the model's name and parameters."""
 
@@ -187,7 +186,7 @@ class ModelDecl:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Variant:
     """`variant b1(width = 1.0, input = 3x240x240)`: named values for model parameters."""
 
@@ -196,7 +195,7 @@ class Variant:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class BlockDef:
     """`block name(params) { ... }`: a reusable body."""
 
@@ -206,7 +205,7 @@ class BlockDef:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Stage:
     """`stage name { ... }`: a named body run on the previous stage's output."""
 
@@ -215,7 +214,7 @@ class Stage:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Head:
     """`head { ... }`: the classifier after the last stage."""
 
@@ -223,7 +222,7 @@ class Head:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Aux:
     """An auxiliary classifier fed by the output of stage `after`."""
 
@@ -238,7 +237,7 @@ class Aux:
 Item = Import | ModelDecl | Variant | Defaults | BlockDef | Stage | Head | Aux
 
 
-@dataclass(frozen=True)
+@record
 class Module:
     """One parsed `.incept` file."""
 

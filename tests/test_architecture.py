@@ -22,7 +22,7 @@ FRONT_END = [
     "expr", "syntax", "ops", "syntax_errors", "parse", "loader", "ir",
     "naming", "scopes", "options", "calls", "lower", "pricing", "check",
 ]  # fmt: skip
-LEAVES = {"errors", "limits", "resources", "names", "stdlib", "__init__"}
+LEAVES = {"errors", "records", "limits", "resources", "names", "stdlib", "__init__"}
 
 
 def _module_name(path: Path) -> str:
