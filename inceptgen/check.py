@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from inceptgen import expr as ex
 from inceptgen import ir
@@ -21,13 +21,14 @@ from inceptgen.errors import InceptgenError, Span, SpecArgumentError, SpecLimitE
 from inceptgen.limits import Limits
 from inceptgen.ops import OPS, LayerContext, Shape, division_hint, fmt_shape, window
 from inceptgen.pricing import CONTAINERS, price_model
+from inceptgen.records import record
 
 __all__ = ["Shape", "NodeInfo", "Checked", "check", "window", "model_env", "stage_block"]
 
 Env = Mapping[str, ex.Value]
 
 
-@dataclass(frozen=True)
+@record
 class NodeInfo:
     """One node instance of the built model.
 
@@ -58,7 +59,7 @@ class NodeInfo:
         return self.op.startswith(("block:", "stage", "aux", "concat", "residual", "repeat", "branch", "gate"))
 
 
-@dataclass(frozen=True)
+@record
 class Checked:
     """The checked model: the IR plus every node instance, in execution order."""
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from inceptgen.records import record
 
 __all__ = ["Limits"]
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """Caps on what one spec may ask for; every field can be raised by API callers.
 

@@ -1,13 +1,14 @@
 """`@record`: a frozen dataclass whose `__repr__`, `__eq__` and `__hash__` are shared by all.
 
 `dataclasses` writes each method of a class as source text and compiles it, six per frozen
-class. On Python 3.11 that is about 0.8 ms a class; the syntax tree, expressions and IR have
-53 classes, and `inceptgen check` spent 55 of its 140 ms past the libraries' imports on them.
-Three of the six are the same for every class once it knows its field names, so they are
-written once here and behave as the generated ones do: `Name(field=value, ...)`, equal when
-of the same class with equal fields, hashed by the tuple of fields. `__init__` and the frozen
-`__setattr__` and `__delattr__` are still the dataclass's own (they must be, to stay fast
-and frozen), as are `fields`, `replace` and pickling.
+class: on Python 3.11 about 0.8 ms a class. The syntax tree, expressions, IR, limits, targets
+and checked nodes have 57 classes, and `inceptgen check` spent 55 of its 140 ms past the
+libraries' imports compiling their methods. Three of the six are the same for every class
+once it knows its field names, so they are written once here and behave as the generated
+ones do: `Name(field=value, ...)` (fields with `repr=False` left out), equal when of the same
+class with equal fields (those with `compare=False` left out), hashed by the tuple of fields
+compared. `__init__` and the frozen `__setattr__` and `__delattr__` are still the dataclass's
+own (they must be, to stay fast and frozen), as are `fields`, `replace` and pickling.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ T = TypeVar("T", bound=type)
 def record(cls: T) -> T:
     """`@dataclass(frozen=True)`, with the shared `__repr__`, `__eq__` and `__hash__` below."""
     cls = dataclass(frozen=True, repr=False, eq=False)(cls)
-    names = tuple(f.name for f in fields(cls))
-    cls._record_names = names
+    cls._record_names = tuple(f.name for f in fields(cls) if f.repr)
+    names = tuple(f.name for f in fields(cls) if f.compare)
     # attrgetter of one name gives the value itself, not a 1-tuple (and of none, an error).
     one_by_one = staticmethod(lambda self: tuple(getattr(self, name) for name in names))
     cls._record_values = attrgetter(*names) if len(names) > 1 else one_by_one

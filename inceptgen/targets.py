@@ -9,15 +9,15 @@ imported only when that target is used.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
 from inceptgen.errors import InceptgenError
+from inceptgen.records import record
 
 __all__ = ["Target", "TARGETS", "TARGET_NAMES", "target"]
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """One framework inceptgen generates code for.
 

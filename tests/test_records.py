@@ -54,6 +54,22 @@ def test_a_record_behaves_as_a_frozen_dataclass(fields, values, other) -> None:
             delattr(a, name)
 
 
+def test_fields_left_out_of_repr_or_comparison_stay_out() -> None:
+    made = []
+    for decorate in (record, dataclass(frozen=True)):
+        namespace = {
+            "__annotations__": {"x": "int", "note": "str", "cache": "object"},
+            "__module__": __name__,
+            "note": dataclasses.field(default="", compare=False),
+            "cache": dataclasses.field(default=None, repr=False),
+        }
+        made.append(decorate(type("Noted", (), namespace)))
+    rec, plain = made
+    assert repr(rec(1, "a", 5)) == repr(plain(1, "a", 5)) == "Noted(x=1, note='a')"
+    assert rec(1, "a") == rec(1, "b") and hash(rec(1, "a")) == hash(rec(1, "b"))
+    assert rec(1, "a", 5) != rec(1, "a", 6)
+
+
 @pytest.mark.parametrize("module", [ex, sx, ir], ids=lambda m: m.__name__)
 def test_every_node_class_is_a_record(module) -> None:
     classes = [c for c in vars(module).values() if isinstance(c, type) and dataclasses.is_dataclass(c)]
