@@ -152,8 +152,7 @@ class Emitter:
 def _source_arg(source_name: str) -> str:
     """How a user names the spec on the command line: `@name` for the library's, else the file name."""
     path = Path(source_name)
-    library = Path(str(specs_dir()))
-    if path.suffix == ".incept" and path.parent.resolve() == library.resolve():
+    if path.suffix == ".incept" and path.parent.resolve() == specs_dir().resolve():
         return f"@{path.stem}"
     return path.name if not source_name.startswith("<") else source_name
 
