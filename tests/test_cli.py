@@ -160,6 +160,21 @@ def test_help_has_an_example(calls: list, command: str) -> None:
     assert "Example: inceptgen " + command in " ".join(result.stdout.split())
 
 
+def test_parity_help_gives_run_parity_s_own_default_batch() -> None:
+    """The CLI passes no batch unless given one, so the help must say what run_parity uses."""
+    import inspect
+
+    import typer.main
+
+    from inceptgen.runtime.parity import run_parity
+
+    command = typer.main.get_command(cli.build_app(only="parity")).commands["parity"]
+    (batch,) = [param for param in command.params if "--batch" in param.opts]
+    stated = re.search(r"\(default: (\d+)\)", batch.help)
+    assert stated, batch.help
+    assert int(stated.group(1)) == inspect.signature(run_parity).parameters["batch"].default
+
+
 # --------------------------------------------------------------------------- errors and warnings
 
 
