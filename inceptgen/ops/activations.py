@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from inceptgen.records import record
 
 __all__ = ["Activation", "ACTIVATIONS", "FUSABLE"]
 
 
-@dataclass(frozen=True)
+@record
 class Activation:
     """One activation function and its name in each target.
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
 from inceptgen import expr as ex
 from inceptgen.errors import Span, SpecArgumentError, SpecShapeError
 from inceptgen.ops.kinds import Kind
+from inceptgen.records import record
 
 __all__ = ["Opt", "Op", "Inferred", "LayerContext", "Shape", "fmt_shape"]
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (F,) after flatten / global pooling
 
 
-@dataclass(frozen=True)
+@record
 class Opt:
     """One option of a layer.
 
@@ -37,7 +38,7 @@ class Opt:
     valued: bool = True
 
 
-@dataclass(frozen=True)
+@record
 class Inferred:
     """What a layer instance is, as its shape rule found it.
 
@@ -58,7 +59,7 @@ class Inferred:
     values: Mapping[str, object] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class LayerContext:
     """One layer instance being checked: its node, input shape and evaluated options."""
 
@@ -90,7 +91,7 @@ class LayerContext:
 Rule = Callable[[LayerContext], Inferred]
 
 
-@dataclass(frozen=True)
+@record
 class Op:
     """One layer keyword of the language.
 

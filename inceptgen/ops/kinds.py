@@ -9,10 +9,10 @@ normal form: every pair as (h, w), every padding as "same", "valid" or
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from inceptgen import expr as ex
 from inceptgen.errors import Span, SpecArgumentError, SpecShapeError
+from inceptgen.records import record
 
 __all__ = [
     "Kind",
@@ -36,7 +36,7 @@ __all__ = [
 Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
 
 
-@dataclass(frozen=True)
+@record
 class Kind:
     """What an option accepts: `describe` for messages and docs, `check` to validate and normalise."""
 
