@@ -2,10 +2,10 @@
 
 They sit at the top of the repository (`grammars/`, `templates/`, `specs/`) and the
 package reaches them through symlinks of the same names inside `inceptgen/`; the wheel
-stores real copies there. Either way they are files beside this module. The package is
-not zip-safe (the stdlib resolves spec paths, Jinja and Lark cache files), so a plain path
-is all it needs: `importlib.resources.files` would import zipfile and its readers on every
-run, 3 ms of a `check`.
+stores real copies there. Either way they are files beside this module, and the stdlib
+and the emitters already treat spec paths as files (`Path.with_name`, `Path.resolve`), so a
+plain path is all the package needs: `importlib.resources.files` would import zipfile and
+its readers on every run, 3 ms of a `check`.
 """
 
 from __future__ import annotations
