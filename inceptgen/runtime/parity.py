@@ -170,16 +170,17 @@ def _first_divergence(checked, torch_model, keras_model, x, x_nhwc, tol: float) 
 def _zero_random_initialisers() -> Iterator[None]:
     """Keras variables whose initialiser is random start as zeros instead, for weights about to be overwritten.
 
-    On the JAX backend each random initialiser is an XLA program compiled per weight shape:
-    drawing them took about half of a parity run (inception_v3 at 75 x 75: 30 s, 16 s with zeros).
-    Constant initialisers (ones, a layer scale's value) and seed states keep theirs, and so do
-    TensorFlow's variables, which draw cheaply and initialise themselves. Keras has no public hook
-    for this, so the patch is skipped where its internals differ (test_backends checks it holds).
-    The patch is process-wide while it lasts: a model another thread builds meanwhile starts at
-    zeros too (the command line builds nothing else during parity).
+    On the JAX backend every initialiser is an XLA program compiled per weight shape: drawing the
+    random ones took about half of a parity run (inception_v3 at 75 x 75: 30 s, 16 s with zeros),
+    and filling the constant ones a fifth of what was left. So under this patch zeros, ones and
+    constants (a layer scale's value) are made by numpy, with the values they would have had, and
+    random ones are numpy zeros. Other initialisers (seed states, identities) run as usual. Keras
+    has no public hook for this, so the patch is skipped where its internals differ (test_backends
+    checks it holds). The patch is process-wide while it lasts: a model another thread builds
+    meanwhile starts at zeros too (the command line builds nothing else during parity).
     """
     try:
-        from keras.initializers import Zeros
+        from keras.initializers import Constant, Ones, Zeros
         from keras.src.backend.common.variables import Variable
         from keras.src.initializers.random_initializers import RandomInitializer
     except ImportError:  # another Keras layout: draw them
@@ -187,14 +188,41 @@ def _zero_random_initialisers() -> Iterator[None]:
         return
     original = Variable._initialize_with_initializer
 
+    def fill(value: Any) -> Any:
+        return lambda shape, dtype=None: np.full(shape, value, dtype=dtype)
+
+    def numpy_initializer(initializer: Any) -> Any:
+        if isinstance(initializer, RandomInitializer | Zeros):
+            return fill(0)
+        if isinstance(initializer, Ones):
+            return fill(1)
+        if isinstance(initializer, Constant) and np.ndim(initializer.value) == 0:
+            return fill(float(initializer.value))
+        return initializer
+
     def initialise(variable: Any, initializer: Any) -> None:
-        return original(variable, Zeros() if isinstance(initializer, RandomInitializer) else initializer)
+        return original(variable, numpy_initializer(initializer))
 
     Variable._initialize_with_initializer = initialise
     try:
         yield
     finally:
         Variable._initialize_with_initializer = original
+
+
+def _keras_forward(keras_model: Any, x_nhwc: np.ndarray) -> list[Any]:
+    """The Keras model's outputs in inference mode, as the backend runs it fastest for one batch.
+
+    Eager JAX compiles each op per shape (densenet121 at 64 x 64: 17 s); one jitted program for
+    the whole model compiles in 3 s. TensorFlow's and PyTorch's eager calls cost no compilation.
+    """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        out = keras_model.predict_on_batch(x_nhwc)
+    else:
+        out = keras_model(x_nhwc, training=False)
+    return list(out) if isinstance(out, list | tuple) else [out]
 
 
 def run_parity(spec: Any, tol: float = 1e-4, batch: int = 2, seed: int = 0, optimize: str = "none") -> ParityReport:
@@ -228,8 +256,7 @@ def run_parity(spec: Any, tol: float = 1e-4, batch: int = 2, seed: int = 0, opti
     x_nhwc = x.numpy().transpose(0, 2, 3, 1)
     aux_after = {a.name: a.after for a in spec.model.auxes}
     ours, _ = _torch_outputs(torch_model, x, aux_after, set())
-    theirs = keras_model(x_nhwc, training=False)
-    theirs = theirs if isinstance(theirs, list | tuple) else [theirs]
+    theirs = _keras_forward(keras_model, x_nhwc)
     names = ["main", *aux_after]
     outputs = [compare(n, ours[n], _nchw(_numpy(t))) for n, t in zip(names, theirs, strict=True)]
     report = ParityReport(spec.model.name, (batch, *spec.checked.input_shape), tol, outputs, optimize)

@@ -43,9 +43,12 @@ import keras
 with _zero_random_initialisers():
     zeroed = keras.layers.Dense(3)
     zeroed.build((None, 4))
+    norm = keras.layers.BatchNormalization()
+    norm.build((None, 4))
 drawn = keras.layers.Dense(3)
 drawn.build((None, 4))
 placeholders = [bool((keras.ops.convert_to_numpy(layer.kernel) == 0).all()) for layer in (zeroed, drawn)]
+placeholders.append(bool((keras.ops.convert_to_numpy(norm.moving_variance) == 1).all()))
 results = {}
 for ref, size in json.loads(sys.argv[1]):
     spec = inceptgen.load(ref, **({"input": size} if size else {}))
@@ -74,7 +77,8 @@ def test_every_spec_agrees_on_every_keras_backend(backend: str, chunk: int) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["backend"] == backend
-    assert report["placeholders"] == [True, False], "parity builds Keras with zeros for weights it overwrites"
+    # parity builds Keras with zeros for the weights it overwrites, and keeps the constants' values
+    assert report["placeholders"] == [True, False, True]
     failed = {ref: r for ref, r in report["results"].items() if not r[0]}
     assert not failed, failed
     assert len(report["results"]) == len(cases)

@@ -164,7 +164,6 @@ class KerasTrainer:
         return journal.to_meta()
 
     def _load_optimizer(self, slots: list[np.ndarray]) -> None:
-        self.optimizer.build(self.model.trainable_variables)
         if len(slots) != len(self.optimizer.variables):
             raise ValueError(f"{len(slots)} optimizer arrays for {len(self.optimizer.variables)} variables")
         for variable, value in zip(self.optimizer.variables, slots, strict=True):

@@ -72,7 +72,7 @@ def torch_adamw(**kwargs: Any) -> Any:
 
 
 def build_keras_optimizer(config: TrainConfig, total_steps: int, variables: list[Any]) -> Any:
-    """The optimiser `config` names; 1-D variables (biases, batch-norm) are excluded from weight decay."""
+    """The optimiser `config` names, built; 1-D variables (biases, batch-norm) are excluded from weight decay."""
     keras = import_keras()
     common = {
         "learning_rate": _schedule(config, total_steps),
@@ -84,4 +84,7 @@ def build_keras_optimizer(config: TrainConfig, total_steps: int, variables: list
     else:
         optimizer = keras.optimizers.SGD(momentum=config.momentum, nesterov=True, **common)
     optimizer.exclude_from_weight_decay(var_list=[v for v in variables if len(v.shape) <= 1])
+    # Built now, not in fit's first step: variables made while tf.function traces the train step
+    # make it trace twice (inception_v3_cifar, profiled: 49 s of tracing, 16 s built beforehand).
+    optimizer.build(variables)
     return optimizer
