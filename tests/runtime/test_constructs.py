@@ -27,7 +27,9 @@ def test_constructs_tell_apart_what_the_programs_branch_on() -> None:
 
 
 def test_a_spec_with_a_construct_of_its_own_is_always_chosen() -> None:
-    shared = "model {name}(input = 3x16x16)\nstage s {{ conv 3x3 -> 4{extra} }}\nhead {{ global_avgpool; linear -> 2 }}\n"
+    shared = (
+        "model {name}(input = 3x16x16)\nstage s {{ conv 3x3 -> 4{extra} }}\nhead {{ global_avgpool; linear -> 2 }}\n"
+    )
     refs = tuple(shared.format(name=f"m{i}", extra="") for i in range(3)) + (
         shared.format(name="odd", extra="; maxpool 2x2 stride 2"),
     )

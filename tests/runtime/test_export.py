@@ -2,10 +2,11 @@
 
 The stdlib specs that between them use every construct of the library (tests/runtime/constructs.py;
 an ONNX export costs 2-40 s here, so the other specs, made of the same layers, are left out) go to
-ONNX with a dynamic batch, with and without `--optimize`, from a checkpoint with random weights and random batch-norm statistics; the test checks the file
-itself (onnx.checker, the symbolic batch dimension) and runs it in onnxruntime on a batch
-size the exporter never saw, against the plain PyTorch build with the same weights, at a
-relative tolerance of 1e-5. Bad input exits 2 with one line and leaves the output alone.
+ONNX with a dynamic batch, with and without `--optimize`, from a checkpoint with random weights
+and random batch-norm statistics; the test checks the file itself (onnx.checker, the symbolic
+batch dimension) and runs it in onnxruntime on a batch size the exporter never saw, against the
+plain PyTorch build with the same weights, at a relative tolerance of 1e-5. Bad input exits 2
+with one line and leaves the output alone.
 """
 
 from __future__ import annotations
