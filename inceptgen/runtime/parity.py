@@ -167,8 +167,8 @@ def _first_divergence(checked, torch_model, keras_model, x, x_nhwc, tol: float) 
 
 
 @contextlib.contextmanager
-def _zero_random_initialisers() -> Iterator[None]:
-    """Keras variables whose initialiser is random start as zeros instead, for weights about to be overwritten.
+def _initial_values_in_numpy() -> Iterator[None]:
+    """Keras variables start from numpy: zeros for random initialisers, as the weights are about to be overwritten.
 
     On the JAX backend every initialiser is an XLA program compiled per weight shape: drawing the
     random ones took about half of a parity run (inception_v3 at 75 x 75: 30 s, 16 s with zeros),
@@ -242,7 +242,7 @@ def run_parity(spec: Any, tol: float = 1e-4, batch: int = 2, seed: int = 0, opti
     reference = spec.to_torch()
     randomize_batchnorm(reference, generator)
     reference.eval()
-    with _zero_random_initialisers():  # every weight is overwritten with PyTorch's
+    with _initial_values_in_numpy():  # every weight is overwritten with PyTorch's
         keras_model = spec.to_keras(aux_outputs=True)
         torch_to_keras(reference, keras_model)
         if optimize == "keras":

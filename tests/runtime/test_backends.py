@@ -38,9 +38,9 @@ def _small_input(name: str) -> str | None:
 _SCRIPT = """
 import json, sys
 import inceptgen
-from inceptgen.runtime.parity import _zero_random_initialisers, run_parity
+from inceptgen.runtime.parity import _initial_values_in_numpy, run_parity
 import keras
-with _zero_random_initialisers():
+with _initial_values_in_numpy():
     zeroed = keras.layers.Dense(3)
     zeroed.build((None, 4))
     norm = keras.layers.BatchNormalization()
