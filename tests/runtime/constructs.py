@@ -1,8 +1,10 @@
-"""The constructs a spec uses, and the fewest stdlib specs that between them use every one.
+"""The constructs a spec uses, and a few specs that between them use every one.
 
 Exporting every stdlib spec, or building each on every Keras backend, repeats the same layers
 dozens of times: 31 specs are a handful of layer kinds in different numbers. The slow paths
-run the specs this module picks instead, and a new construct in any spec pulls that spec in.
+run the specs this module picks instead, from the stdlib and the trap specs of
+tests/fixtures/parity (small models written around one construct each, so they stand in for
+most of the large ones), and a new construct in any spec pulls that spec in.
 
 A construct is a node kind (`conv`, `residual`, `gate`, ...) or one setting of one kind with
 its numbers abstracted to what changes the program: a strided conv, a grouped one, `same`
@@ -14,9 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import inceptgen
+from inceptgen.stdlib import list_specs
+
+#: the parity trap specs, each a small model around one construct that once went wrong
+TRAPS = tuple(sorted((Path(__file__).parent.parent / "fixtures" / "parity").glob("*.incept")))
 
 Construct = tuple[Any, ...]
 
@@ -72,3 +79,13 @@ def covering(refs: tuple[str, ...]) -> tuple[str, ...]:
 def covering_stdlib(names: Iterable[str]) -> list[str]:
     """`covering` over stdlib spec names, by name."""
     return [ref.removeprefix("@") for ref in covering(tuple(f"@{name}" for name in names))]
+
+
+def covering_specs() -> list[str]:
+    """`covering` over every stdlib spec (as `@name`) and every trap spec (as its path)."""
+    return list(covering(tuple(f"@{name}" for name in list_specs()) + tuple(str(path) for path in TRAPS)))
+
+
+def spec_id(ref: str) -> str:
+    """A short test id for a spec reference: the stdlib name or the trap file's stem."""
+    return ref.removeprefix("@") if ref.startswith("@") else Path(ref).stem

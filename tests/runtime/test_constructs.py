@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inceptgen
 from inceptgen.stdlib import list_specs
-from tests.runtime.constructs import constructs, covering, covering_stdlib
+from tests.runtime.constructs import TRAPS, constructs, covering, covering_specs, covering_stdlib
 
 
 def test_the_covering_specs_use_every_construct_of_the_library() -> None:
@@ -12,6 +12,16 @@ def test_the_covering_specs_use_every_construct_of_the_library() -> None:
     every = set().union(*(constructs(inceptgen.load(f"@{name}")) for name in list_specs()))
     assert set().union(*(constructs(inceptgen.load(f"@{name}")) for name in chosen)) == every
     assert len(chosen) < len(list_specs())
+
+
+def test_the_covering_specs_with_the_traps_use_every_construct_and_fewer_layers() -> None:
+    refs = [f"@{name}" for name in list_specs()] + [str(path) for path in TRAPS]
+    chosen = covering_specs()
+    every = set().union(*(constructs(inceptgen.load(ref)) for ref in refs))
+    assert set().union(*(constructs(inceptgen.load(ref)) for ref in chosen)) == every
+    layers = {ref: len(inceptgen.load(ref).checked.nodes) for ref in refs}
+    stdlib_only = covering_stdlib(list_specs())
+    assert sum(layers[ref] for ref in chosen) < sum(layers[f"@{name}"] for name in stdlib_only)
 
 
 def test_constructs_tell_apart_what_the_programs_branch_on() -> None:

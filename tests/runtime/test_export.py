@@ -1,11 +1,12 @@
 """`inceptgen export`: ONNX, torch.export and .keras files that compute what the builds compute.
 
-The stdlib specs that between them use every construct of the library (tests/runtime/constructs.py;
-an ONNX export costs 2-40 s here, so the other specs, made of the same layers, are left out) go to
-ONNX with a dynamic batch, with and without `--optimize`, from a checkpoint with random weights
-and random batch-norm statistics; the test checks the file itself (onnx.checker, the symbolic
-batch dimension) and runs it in onnxruntime on a batch size the exporter never saw, against the
-plain PyTorch build with the same weights, at a relative tolerance of 1e-5. Bad input exits 2
+The specs that between them use every construct of the library, from the stdlib and the parity
+trap specs (tests/runtime/constructs.py; an ONNX export costs 1-40 s here, so the other specs,
+made of the same layers, are left out), go to ONNX with a dynamic batch, with and without
+`--optimize`, from a checkpoint with random weights and random batch-norm statistics; the test
+checks the file itself (onnx.checker, the symbolic batch dimension) and runs it in onnxruntime on
+a batch size the exporter never saw, against the plain PyTorch build with the same weights, at a
+relative tolerance of 1e-5. Bad input exits 2
 with one line and leaves the output alone.
 """
 
@@ -25,8 +26,7 @@ from inceptgen import cli
 from inceptgen.runtime.export import ExportError, ExportMismatchError, export_model
 from inceptgen.runtime.export import formats as export_formats
 from inceptgen.runtime.parity import compare, randomize_batchnorm
-from inceptgen.stdlib import list_specs
-from tests.runtime.constructs import covering_stdlib
+from tests.runtime.constructs import covering_specs, spec_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,11 @@ TOL = 1e-5
 runner = CliRunner()
 
 
-def load(name: str) -> inceptgen.Spec:
+def load(ref: str) -> inceptgen.Spec:
+    """A stdlib spec by name (at its `INPUTS` size) or any spec by reference (a trap spec's path)."""
+    if ref.endswith(".incept"):
+        return inceptgen.load(ref)
+    name = ref.removeprefix("@")
     return inceptgen.load(f"@{name}", overrides={"input": INPUTS[name]} if name in INPUTS else None)
 
 
@@ -77,16 +81,16 @@ def batch(spec: inceptgen.Spec, n: int, seed: int = 7) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, *spec.checked.input_shape), dtype=np.float32)
 
 
-# --------------------------------------------------------------------------- ONNX, every stdlib spec
+# --------------------------------------------------------------------------- ONNX, every construct
 
 
 @pytest.mark.parametrize("optimize", [False, True], ids=["plain", "optimize"])
-@pytest.mark.parametrize("name", covering_stdlib(list_specs()))
-def test_onnx_matches_pytorch(tmp_path: Path, name: str, optimize: bool, record_property) -> None:
+@pytest.mark.parametrize("ref", covering_specs(), ids=spec_id)
+def test_onnx_matches_pytorch(tmp_path: Path, ref: str, optimize: bool, record_property) -> None:
     import onnx
     import onnxruntime as ort
 
-    spec = load(name)
+    spec, name = load(ref), spec_id(ref)
     reference = torch_checkpoint(spec, tmp_path / "model.pt")
     out = tmp_path / f"{name}.onnx"
     report = export_model(
