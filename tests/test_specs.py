@@ -5,7 +5,9 @@ the spec must give and where each comes from. A new spec without a row fails
 `test_every_spec_has_a_row`. Where a reference implementation can be built here (the seed
 code rebuilt in `tests/reference/`, `keras.applications` with `weights=None`), the test
 builds it and compares its real counts and weight shapes with the generated model's
-(`test_generated_model_matches_its_reference`), not only with a number written down.
+(`test_generated_model_matches_its_reference`), not only with a number written down. Every
+spec's builds are counted against the checker in tests/runtime/test_models.py, which builds
+each spec once per framework for its shapes, counts and parity.
 
 Conventions (see notes/architectures.md section 0):
 
@@ -20,9 +22,7 @@ Conventions (see notes/architectures.md section 0):
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -32,18 +32,17 @@ import pytest
 
 import inceptgen
 from inceptgen.stdlib import list_specs
-from inceptgen.targets import TARGETS
+from tests.counting import (
+    Counts,
+    aux_prefixes,
+    checker_counts,
+    keras_counts,
+    keras_shapes,
+    torch_counts,
+    torch_shapes,
+)
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Parameter counts: PyTorch total, trainable (both frameworks), Keras count_params()."""
-
-    total: int
-    trainable: int
-    keras: int
 
 
 @dataclass(frozen=True)
@@ -221,48 +220,6 @@ def _spec(name: str) -> inceptgen.Spec:
     return inceptgen.load(f"@{name}")  # by name, as users load the library
 
 
-def _aux_prefixes(spec: inceptgen.Spec) -> tuple[str, ...]:
-    return tuple(f"{aux.name}." for aux in spec.model.auxes)
-
-
-def _checker_counts(spec: inceptgen.Spec, main_only: bool = False) -> Counts:
-    nodes = spec.checked.nodes
-    if main_only:
-        names = {aux.name for aux in spec.model.auxes}
-        nodes = tuple(n for n in nodes if n.path.split(".")[0] not in names)
-    return Counts(sum(n.params for n in nodes), sum(n.trainable for n in nodes), sum(n.keras_params for n in nodes))
-
-
-def _torch_counts(model, skip: tuple[str, ...] = ()) -> tuple[int, int]:
-    from torch.nn.parameter import UninitializedParameter
-
-    params = [(name, p) for name, p in model.named_parameters() if not name.startswith(skip)]
-    lazy = [name for name, p in params if isinstance(p, UninitializedParameter)]
-    assert not lazy, f"parameters still uninitialised after build_model(): {lazy}"
-    return sum(p.numel() for _, p in params), sum(p.numel() for _, p in params if p.requires_grad)
-
-
-def _torch_shapes(model, skip: tuple[str, ...] = ()) -> Counter:
-    return Counter(tuple(p.shape) for name, p in model.named_parameters() if not name.startswith(skip))
-
-
-def _keras_layers(model, skip: tuple[str, ...] = ()) -> list:
-    names = tuple(TARGETS["keras"].layer_name(prefix) for prefix in skip)  # Keras joins paths with "-"
-    return [layer for layer in model.layers if not layer.name.startswith(names)]
-
-
-def _keras_counts(model, skip: tuple[str, ...] = ()) -> tuple[int, int]:
-    layers = _keras_layers(model, skip)
-    total = sum(layer.count_params() for layer in layers)
-    trainable = sum(math.prod(w.shape) for layer in layers for w in layer.trainable_weights)
-    return total, trainable
-
-
-def _keras_shapes(model, skip: tuple[str, ...] = ()) -> Counter:
-    """Weight shapes, singleton axes dropped: a 1x1 Conv2D kernel (1, 1, C, D) is a Dense's (C, D)."""
-    return Counter(tuple(d for d in w.shape if d != 1) for layer in _keras_layers(model, skip) for w in layer.weights)
-
-
 def _header(name: str) -> list[str]:
     lines = (SPECS / f"{name}.incept").read_text(encoding="utf-8").splitlines()
     header = []
@@ -313,7 +270,7 @@ def test_checker_figures_match_the_table(name: str) -> None:
     assert Counts(c.total_params, c.trainable_params, c.keras_params) == row.counts
     if spec.model.auxes:
         assert row.main is not None, "a spec with auxiliary heads gives its figures without them too"
-        assert _checker_counts(spec, main_only=True) == row.main
+        assert checker_counts(spec, main_only=True) == row.main
     else:
         assert row.main is None
 
@@ -401,8 +358,8 @@ def test_efficientnet_variants_match_keras_applications(variant: str) -> None:
     spec = inceptgen.load("@efficientnet_b0_keras", variant=variant)
     reference = _keras_app(EFFICIENTNET_VARIANTS[variant])()
     assert spec.checked.input_shape == (3, *reference.input_shape[1:3])
-    assert (spec.checked.keras_params, spec.checked.trainable_params) == _keras_counts(reference)
-    assert _keras_shapes(spec.to_keras()) == _keras_shapes(reference)
+    assert (spec.checked.keras_params, spec.checked.trainable_params) == keras_counts(reference)
+    assert keras_shapes(spec.to_keras()) == keras_shapes(reference)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
@@ -415,48 +372,22 @@ def test_generated_model_matches_its_reference(name: str) -> None:
     """
     ref = REFERENCES[name]
     spec = _spec(name)
-    skip = _aux_prefixes(spec) if ref.main_only else ()
+    skip = aux_prefixes(spec) if ref.main_only else ()
     model = ref.build()
     if ref.framework == "keras":
-        ref_counts = _keras_counts(model)
-        ref_shapes = _keras_shapes(model)
+        ref_counts = keras_counts(model)
+        ref_shapes = keras_shapes(model)
         ours = spec.to_keras(aux_outputs=True)
-        assert _keras_counts(ours, skip) == ref_counts
-        assert _keras_shapes(ours, skip) == ref_shapes
-        assert _torch_counts(spec.to_torch(), skip)[1] == ref_counts[1]
+        assert keras_counts(ours, skip) == ref_counts
+        assert keras_shapes(ours, skip) == ref_shapes
+        assert torch_counts(spec.to_torch(), skip)[1] == ref_counts[1]
         expected = EXPECTED[name].main if ref.main_only else EXPECTED[name].counts
         assert (expected.keras, expected.trainable) == ref_counts
     else:
-        ref_counts = _torch_counts(model)
+        ref_counts = torch_counts(model)
         ours = spec.to_torch()
-        assert _torch_counts(ours, skip) == ref_counts
-        assert _torch_shapes(ours, skip) == _torch_shapes(model)
-        assert _keras_counts(spec.to_keras(), skip)[1] == ref_counts[1]
+        assert torch_counts(ours, skip) == ref_counts
+        assert torch_shapes(ours, skip) == torch_shapes(model)
+        assert keras_counts(spec.to_keras(), skip)[1] == ref_counts[1]
         expected = EXPECTED[name].main if ref.main_only else EXPECTED[name].counts
         assert (expected.total, expected.trainable) == ref_counts
-
-
-# ------------------------------------------------------------------------------ both frameworks
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_torch_build_counts_match_the_checker(name: str) -> None:
-    spec = _spec(name)
-    model = spec.to_torch()
-    c = spec.checked
-    assert _torch_counts(model) == (c.total_params, c.trainable_params)
-    if spec.model.auxes:
-        main = _checker_counts(spec, main_only=True)
-        assert _torch_counts(model, _aux_prefixes(spec)) == (main.total, main.trainable)
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_keras_build_counts_match_the_checker(name: str) -> None:
-    spec = _spec(name)
-    model = spec.to_keras(aux_outputs=True)
-    c = spec.checked
-    assert _keras_counts(model) == (c.keras_params, c.trainable_params)
-    assert model.count_params() == c.keras_params
-    if spec.model.auxes:
-        main = _checker_counts(spec, main_only=True)
-        assert _keras_counts(model, _aux_prefixes(spec)) == (main.keras, main.trainable)

@@ -16,7 +16,16 @@ import numpy as np
 
 from inceptgen.runtime.convert import torch_to_keras
 
-__all__ = ["OutputDiff", "ParityReport", "run_parity", "compare", "randomize_batchnorm", "keras_layer_for"]
+__all__ = [
+    "OutputDiff",
+    "ParityReport",
+    "SharedWeightBuilds",
+    "build_with_shared_weights",
+    "run_parity",
+    "compare",
+    "randomize_batchnorm",
+    "keras_layer_for",
+]
 
 
 @dataclass(frozen=True)
@@ -225,16 +234,20 @@ def _keras_forward(keras_model: Any, x_nhwc: np.ndarray) -> list[Any]:
     return list(out) if isinstance(out, list | tuple) else [out]
 
 
-def run_parity(spec: Any, tol: float = 1e-4, batch: int = 2, seed: int = 0, optimize: str = "none") -> ParityReport:
-    """Build both programs of `spec` with shared weights and compare their outputs.
+@dataclass(frozen=True)
+class SharedWeightBuilds:
+    """Both programs of a spec, Keras holding PyTorch's random weights: what parity compares.
 
-    Args:
-        spec: an `inceptgen.Spec`.
-        tol: largest accepted relative difference (see `OutputDiff`).
-        batch: batch size of the random input.
-        seed: seeds the weights and the input.
-        optimize: "torch" or "keras" compiles that side with `--optimize`; "none" neither.
+    `generator` has drawn the weights; the input batch comes next from it.
     """
+
+    torch_model: Any
+    keras_model: Any
+    generator: Any
+
+
+def build_with_shared_weights(spec: Any, seed: int = 0) -> SharedWeightBuilds:
+    """Build `spec` in both frameworks with seeded PyTorch weights and batch-norm statistics, copied into Keras."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -245,7 +258,36 @@ def run_parity(spec: Any, tol: float = 1e-4, batch: int = 2, seed: int = 0, opti
     with _initial_values_in_numpy():  # every weight is overwritten with PyTorch's
         keras_model = spec.to_keras(aux_outputs=True)
         torch_to_keras(reference, keras_model)
-        if optimize == "keras":
+    return SharedWeightBuilds(reference, keras_model, generator)
+
+
+def run_parity(
+    spec: Any,
+    tol: float = 1e-4,
+    batch: int = 2,
+    seed: int = 0,
+    optimize: str = "none",
+    builds: SharedWeightBuilds | None = None,
+) -> ParityReport:
+    """Build both programs of `spec` with shared weights and compare their outputs.
+
+    Args:
+        spec: an `inceptgen.Spec`.
+        tol: largest accepted relative difference (see `OutputDiff`).
+        batch: batch size of the random input.
+        seed: seeds the weights and the input.
+        optimize: "torch" or "keras" compiles that side with `--optimize`; "none" neither.
+        builds: `build_with_shared_weights(spec, seed)`, when the caller has them already (tests
+            reuse one build); its generator is copied, so the same builds give the same input.
+    """
+    import torch
+
+    builds = builds or build_with_shared_weights(spec, seed)
+    reference, keras_model = builds.torch_model, builds.keras_model
+    generator = torch.Generator()
+    generator.set_state(builds.generator.get_state())
+    if optimize == "keras":
+        with _initial_values_in_numpy():
             keras_model = spec.to_keras(optimize=True, aux_outputs=True, reference=keras_model)
     torch_model = reference
     if optimize == "torch":

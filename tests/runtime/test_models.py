@@ -1,4 +1,9 @@
-"""Every stdlib spec, built in both frameworks: runtime shapes equal the checker's, and parity holds."""
+"""Every stdlib spec, built once in each framework: shapes and parameter counts equal the checker's, and parity holds.
+
+One build per framework serves all three checks (a large spec takes seconds to build): PyTorch's
+random weights copied into Keras, which parity needs and the shapes and counts do not depend on.
+The published counts, at each spec's own input, are tests/test_specs.py's.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import numpy as np
 import pytest
 
 import inceptgen
-from inceptgen.runtime.parity import keras_layer_for, run_parity
+from inceptgen.runtime.parity import build_with_shared_weights, keras_layer_for, run_parity
 from inceptgen.stdlib import list_specs
+from tests.counting import aux_prefixes, checker_counts, keras_counts, torch_counts
 
 # inception_v3 runs at its full 299x299 input; the largest specs use batch 1 to keep CI short.
 BATCH = {"inception_resnet_v2": 1, "inception_v4": 1, "inception_resnet_v1": 1, "inception_v3_aux": 1}
@@ -31,25 +37,29 @@ def _load(name: str) -> inceptgen.Spec:
     return inceptgen.load(f"@{name}", **({"input": INPUTS[name]} if name in INPUTS else {}))
 
 
-def _torch_shapes(spec: inceptgen.Spec, batch: int) -> dict[str, tuple[int, ...]]:
+def _torch_shapes(spec: inceptgen.Spec, model, batch: int) -> dict[str, tuple[int, ...]]:
     import torch
 
-    model = spec.to_torch().eval()
     modules = dict(model.named_modules())
     shapes: dict[str, tuple[int, ...]] = {}
-    for node in spec.checked.nodes:
-        if node.path in modules:
-            modules[node.path].register_forward_hook(
-                lambda _m, _i, out, path=node.path: shapes.__setitem__(path, tuple(out.shape[1:]))
-            )
-    with torch.no_grad():
-        out = model(torch.zeros(batch, *spec.checked.input_shape))
+    hooks = [
+        modules[node.path].register_forward_hook(
+            lambda _m, _i, out, path=node.path: shapes.__setitem__(path, tuple(out.shape[1:]))
+        )
+        for node in spec.checked.nodes
+        if node.path in modules
+    ]
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(batch, *spec.checked.input_shape))
+    finally:
+        for hook in hooks:  # parity runs the same model next
+            hook.remove()
     assert tuple(out.shape) == (batch, *spec.checked.outputs["main"])
     return shapes
 
 
-def _keras_shapes(spec: inceptgen.Spec) -> dict[str, tuple[int, ...]]:
-    model = spec.to_keras()
+def _keras_shapes(spec: inceptgen.Spec, model) -> dict[str, tuple[int, ...]]:
     shapes = {}
     for node in spec.checked.nodes:
         layer = keras_layer_for(model, node.path)
@@ -61,20 +71,33 @@ def _keras_shapes(spec: inceptgen.Spec) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-@pytest.mark.parametrize("name", list_specs())
-def test_runtime_shapes_match_the_checker(name: str) -> None:
-    spec = _load(name)
+def _check_shapes(spec: inceptgen.Spec, framework: str, shapes: dict[str, tuple[int, ...]]) -> None:
     predicted = {n.path: n.out_shape for n in spec.checked.nodes}
-    for framework, shapes in (("torch", _torch_shapes(spec, 2)), ("keras", _keras_shapes(spec))):
-        # every layer with weights, every block instance and stage is observed
-        assert len(shapes) >= sum(1 for n in spec.checked.nodes if n.params or n.op.startswith(("block:", "stage")))
-        wrong = {p: (s, predicted[p]) for p, s in shapes.items() if s != predicted[p]}
-        assert not wrong, (framework, dict(list(wrong.items())[:5]))
+    # every layer with weights, every block instance and stage is observed
+    assert len(shapes) >= sum(1 for n in spec.checked.nodes if n.params or n.op.startswith(("block:", "stage")))
+    wrong = {p: (s, predicted[p]) for p, s in shapes.items() if s != predicted[p]}
+    assert not wrong, (framework, dict(list(wrong.items())[:5]))
+
+
+def _check_counts(spec: inceptgen.Spec, torch_model, keras_model) -> None:
+    c = spec.checked
+    assert torch_counts(torch_model) == (c.total_params, c.trainable_params)
+    assert keras_counts(keras_model) == (c.keras_params, c.trainable_params)
+    assert keras_model.count_params() == c.keras_params
+    if spec.model.auxes:  # the Keras build has its aux outputs; inference uses the main one only
+        main, skip = checker_counts(spec, main_only=True), aux_prefixes(spec)
+        assert torch_counts(torch_model, skip) == (main.total, main.trainable)
+        assert keras_counts(keras_model, skip) == (main.keras, main.trainable)
 
 
 @pytest.mark.parametrize("name", list_specs())
-def test_parity(name: str) -> None:
-    report = run_parity(_load(name), tol=1e-5, batch=BATCH.get(name, 2))
+def test_builds_match_the_checker_and_agree(name: str) -> None:
+    spec = _load(name)
+    built = build_with_shared_weights(spec, seed=0)
+    _check_counts(spec, built.torch_model, built.keras_model)
+    _check_shapes(spec, "torch", _torch_shapes(spec, built.torch_model, 2))
+    _check_shapes(spec, "keras", _keras_shapes(spec, built.keras_model))
+    report = run_parity(spec, tol=1e-5, batch=BATCH.get(name, 2), builds=built)
     assert report.ok, report.to_dict()
     assert all(np.isfinite(o.max_abs) and o.scale > 0 for o in report.outputs)
 
