@@ -9,7 +9,7 @@ import pytest
 
 import inceptgen
 from inceptgen.runtime.convert import keras_to_torch, torch_to_keras
-from inceptgen.runtime.parity import randomize_batchnorm, run_parity
+from inceptgen.runtime.parity import build_with_shared_weights, randomize_batchnorm, run_parity
 
 TRAPS = sorted((Path(__file__).parent.parent / "fixtures" / "parity").glob("*.incept"))
 
@@ -27,6 +27,16 @@ def test_aux_heads_are_all_compared() -> None:
     report = run_parity(inceptgen.load(TRAPS[0].parent / "aux_heads.incept"))
     assert [o.name for o in report.outputs] == ["main", "early", "late"]
     assert report.ok
+
+
+def test_prebuilt_builds_give_the_report_a_fresh_build_gives() -> None:
+    """Tests hand one build to several checks: parity over it must see the same weights and input."""
+    spec = inceptgen.load(TRAPS[0].parent / "aux_heads.incept")
+    built = build_with_shared_weights(spec, seed=3)
+    reused = [run_parity(spec, seed=3, builds=built) for _ in range(2)]
+    fresh = run_parity(spec, seed=3)
+    assert reused[0].to_dict() == reused[1].to_dict() == fresh.to_dict()
+    assert run_parity(spec, seed=4).to_dict() != fresh.to_dict()  # the seed reaches the input and weights
 
 
 def test_parity_names_the_first_divergent_node(monkeypatch: pytest.MonkeyPatch) -> None:
