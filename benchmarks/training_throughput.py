@@ -11,7 +11,7 @@ Threads: one process uses all cores; two processes get half each (as torchrun se
     INCEPTGEN_CIFAR=../shared/datasets/cifar10-mini python benchmarks/training_throughput.py
 
 INCEPTGEN_BENCH_REPEATS=N scales the images per epoch (the CI smoke test sets 1); INCEPTGEN_BENCH_SMOKE=1
-runs the multi-process and multi-replica rows only (every row is one process: about 20 s each here).
+runs the two-process rows only (every row is one process: about 20 s each here).
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def images_per_s(
 
 
 def table(spec: str, data: str, images: int, batch: int, rows: list, work: Path, sets: list[str]) -> list[list[object]]:
-    if smoke():  # the rows of two processes or replicas, which reach the most code (torchrun, tf.distribute)
-        rows = [row for row in rows if row[3] > 1 or "--replicas" in row[2]] or rows[-1:]
+    if smoke():  # the rows of two processes, which reach the most code (torchrun; tests/runtime covers the rest)
+        rows = [row for row in rows if row[3] > 1] or rows[-1:]
     return [[row[0], row[3], *images_per_s(spec, data, images, batch, row, work, sets)] for row in rows]
 
 
