@@ -148,7 +148,8 @@ def test_onnx_from_a_keras_checkpoint(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     # shufflenet's channel shuffle reshapes with the batch dimension, which must stay symbolic
-    ("name", "optimize"), [("googlenet", False), ("shufflenet_v2_x1_0", False), ("inception_v3", True)]
+    ("name", "optimize"),
+    [("googlenet", False), ("shufflenet_v2_x1_0", False), ("inception_v3", True)],
 )
 def test_torch_export_reloads_with_a_dynamic_batch(tmp_path: Path, name: str, optimize: bool) -> None:
     import torch
@@ -165,9 +166,7 @@ def test_torch_export_reloads_with_a_dynamic_batch(tmp_path: Path, name: str, op
     assert compare("main", torch_out(reference, x), got).max_rel <= TOL
 
 
-@pytest.mark.parametrize(
-    ("name", "custom"), [("inception_v3", ()), ("googlenet", ("LocalResponseNorm", "Pad2D"))]
-)
+@pytest.mark.parametrize(("name", "custom"), [("inception_v3", ()), ("googlenet", ("LocalResponseNorm", "Pad2D"))])
 def test_keras_file_from_a_torch_checkpoint_loads_in_safe_mode_in_a_new_process(
     tmp_path: Path, name: str, custom: tuple[str, ...]
 ) -> None:
