@@ -260,12 +260,21 @@ def walk(body: Body) -> Iterator[Node]:
 
 def exprs(node: Node) -> Iterator[Expr]:
     """Every expression a node holds itself (not those of its children)."""
-    for f in fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, Args):
-            yield from value.values()
-        elif f.name in ("scale", "count", "cond"):
-            yield value
+    args, single = _expr_fields(type(node))
+    for name in args:
+        yield from getattr(node, name).values()
+    for name in single:
+        yield getattr(node, name)
+
+
+@functools.cache  # `dataclasses.fields` on every call was a tenth of lowering's time
+def _expr_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(fields holding `Args`, fields holding one expression) of a node class."""
+    hints = {f.name: str(f.type) for f in fields(cls)}
+    return (
+        tuple(name for name, hint in hints.items() if hint == "Args"),
+        tuple(name for name in hints if name in ("scale", "count", "cond")),
+    )
 
 
 @record

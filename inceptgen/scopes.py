@@ -26,10 +26,14 @@ def check_scope_names(body: ir.Body, known: set[str], in_block: bool) -> None:
     while stack:
         node, names = stack.pop()
         for e in ir.exprs(node):
-            _check_expr(e, names, in_block)
+            if type(e) not in _LITERALS:  # most options are literals: nothing to look up
+                _check_expr(e, names, in_block)
         inner = names | {node.index} if isinstance(node, ir.Repeat) and node.index else names
         for child in ir.bodies(node):
             stack.extend((n, inner) for n in child)
+
+
+_LITERALS = frozenset({ex.Num, ex.Bool, ex.Size, ex.Str})
 
 
 def _check_expr(e: ex.Expr, names: frozenset[str], in_block: bool) -> None:
