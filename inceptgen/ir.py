@@ -260,21 +260,25 @@ def walk(body: Body) -> Iterator[Node]:
 
 def exprs(node: Node) -> Iterator[Expr]:
     """Every expression a node holds itself (not those of its children)."""
-    args, single = _expr_fields(type(node))
+    args, single = _EXPR_FIELDS.get(type(node)) or _expr_fields(node)
     for name in args:
         yield from getattr(node, name).values()
     for name in single:
         yield getattr(node, name)
 
 
-@functools.cache  # `dataclasses.fields` on every call was a tenth of lowering's time
-def _expr_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(fields holding `Args`, fields holding one expression) of a node class."""
-    hints = {f.name: str(f.type) for f in fields(cls)}
-    return (
-        tuple(name for name, hint in hints.items() if hint == "Args"),
-        tuple(name for name in hints if name in ("scale", "count", "cond")),
+#: `exprs`' fields per node class: `dataclasses.fields` on every call was a tenth of lowering's time.
+_EXPR_FIELDS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _expr_fields(node: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(fields holding `Args`, fields holding one expression) of the node's class, kept for the class."""
+    found = (
+        tuple(f.name for f in fields(node) if isinstance(getattr(node, f.name), Args)),
+        tuple(f.name for f in fields(node) if f.name in ("scale", "count", "cond")),
     )
+    _EXPR_FIELDS[type(node)] = found
+    return found
 
 
 @record

@@ -10,8 +10,7 @@ import pytest
 import inceptgen
 from inceptgen.runtime.convert import keras_to_torch, torch_to_keras
 from inceptgen.runtime.parity import build_with_shared_weights, randomize_batchnorm, run_parity
-
-TRAPS = sorted((Path(__file__).parent.parent / "fixtures" / "parity").glob("*.incept"))
+from tests.runtime.constructs import TRAPS
 
 
 @pytest.mark.parametrize("path", TRAPS, ids=lambda p: p.stem)
