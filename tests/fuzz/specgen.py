@@ -39,10 +39,12 @@ truncations of a given text.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from types import CodeType
 
 from hypothesis import reject
 from hypothesis import strategies as st
@@ -79,6 +81,42 @@ RANK_BOUND = frozenset({"bn", "layernorm"})
 
 class InvalidDrawError(Exception):
     """A drawn piece does not fit its input; the generator draws another."""
+
+
+# ------------------------------------------------------------------------------- draws
+
+# The generator draws about 800 choices per spec. Built per call, `st.sampled_from(a_list)`
+# and even `st.integers(lo, hi)` cost more than the draw does (Hypothesis' strategy cache,
+# then validating a new strategy). These draw from strategies built once. `pick` draws an
+# index, as `st.sampled_from` does, so that it shrinks to the first item the same way; it
+# does not cache a strategy per list, since equal tuples such as (1, 0) and (True, False)
+# would share one.
+
+
+@functools.cache
+def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.integers(lo, hi)
+
+
+_BOOLEANS = st.booleans()
+
+
+def integer(draw: Callable, lo: int, hi: int) -> int:
+    """An integer in [lo, hi]."""
+    return draw(_integers(lo, hi))
+
+
+def coin(draw: Callable) -> bool:
+    return draw(_BOOLEANS)
+
+
+def pick(draw: Callable, items: Sequence[Value]) -> Value:
+    """One of `items`; drawing from none rejects the example."""
+    if len(items) <= 1:  # as `st.sampled_from`: one item is no choice
+        if not items:
+            reject()
+        return items[0]
+    return items[draw(_integers(0, len(items) - 1))]
 
 
 # ------------------------------------------------------------------------------- names
@@ -123,10 +161,10 @@ class Names:
         self.count = 0
 
     def fresh(self, prefix: str) -> str:
-        if self.hostile and self.draw(st.integers(0, 3)) == 0:
+        if self.hostile and integer(self.draw, 0, 3) == 0:
             free = [n for n in HOSTILE_NAMES if n not in self.used]
             if free:
-                name = self.draw(st.sampled_from(free))
+                name = pick(self.draw, free)
                 self.used.add(name)
                 return name
         self.count += 1
@@ -136,7 +174,7 @@ class Names:
 
     def maybe(self, prefix: str, odds: int = 5) -> str | None:
         """A fresh name one time in `odds` (an `as NAME`), else None."""
-        return self.fresh(prefix) if self.draw(st.integers(0, odds - 1)) == 0 else None
+        return self.fresh(prefix) if integer(self.draw, 0, odds - 1) == 0 else None
 
 
 # ------------------------------------------------------------------------- values
@@ -202,12 +240,13 @@ _WORD = re.compile(r"\b([A-Za-z_]\w*)\b(\s*\()?")
 _PY = {"if": "if", "else": "else", "and": "and", "or": "or", "not": "not", "true": "True", "false": "False"}
 
 
-def evaluate(text: str, env: Env) -> Value:
-    """Value of a generated expression, computed by Python (spec syntax translated)."""
+@functools.lru_cache(maxsize=8192)
+def _translated(text: str) -> tuple[CodeType, tuple[str, ...]]:
+    """A generated expression as compiled Python, and the string literals it names `__s0`, `__s1`, ..."""
     strings: list[str] = []
 
     def keep(m: re.Match) -> str:
-        strings.append(m.group(0))
+        strings.append(m.group(0)[1:-1])
         return f" __s{len(strings) - 1} "
 
     code = _STRING.sub(keep, text).replace("in.channels", " __in_channels ")
@@ -223,10 +262,15 @@ def evaluate(text: str, env: Env) -> Value:
             return name
         return "v_" + name
 
-    code = _WORD.sub(word, code)
+    return compile(_WORD.sub(word, code).strip(), "<generated expression>", "eval"), tuple(strings)
+
+
+def evaluate(text: str, env: Env) -> Value:
+    """Value of a generated expression, computed by Python (spec syntax translated)."""
+    code, strings = _translated(text)  # the same texts come back thousands of times per run
     names: dict[str, object] = {"v_" + k: v for k, v in env.items() if k.isidentifier()}
     names["__in_channels"] = env.get("in.channels")
-    names.update({f"__s{i}": s[1:-1] for i, s in enumerate(strings)})
+    names.update({f"__s{i}": s for i, s in enumerate(strings)})
     try:
         value = eval(code, {"__builtins__": {}, **_FUNCTIONS}, names)  # noqa: S307
     except (ZeroDivisionError, TypeError, OverflowError, ValueError, NameError, KeyError) as exc:
@@ -1094,7 +1138,7 @@ class Gen:
         """One key of `weights`, drawn in proportion to its weight."""
         keys = sorted(weights)
         total = sum(weights[k] for k in keys)
-        point = self.draw(st.integers(0, 999)) / 1000 * total
+        point = integer(self.draw, 0, 999) / 1000 * total
         for key in keys:
             point -= weights[key]
             if point < 0:
@@ -1140,63 +1184,63 @@ class Gen:
         leaves = names + pool
         if not leaves:
             return None
-        a, b = draw(st.sampled_from(leaves)), draw(st.sampled_from(leaves))
-        if draw(st.booleans()):
+        a, b = pick(draw, leaves), pick(draw, leaves)
+        if coin(draw):
             return a
         return f"({a} if {self.bool_tree(env, 1)} else {b})"
 
     def int_tree(self, env: Env, depth: int) -> str:
         draw = self.draw
         ints = self.names_of(env, "int")
-        if depth <= 0 or draw(st.integers(0, 2)) == 0:
-            if ints and draw(st.booleans()):
-                return draw(st.sampled_from(ints))
-            return str(draw(st.integers(0, 16)))
+        if depth <= 0 or integer(draw, 0, 2) == 0:
+            if ints and coin(draw):
+                return pick(draw, ints)
+            return str(integer(draw, 0, 16))
         a, b = self.int_tree(env, depth - 1), self.int_tree(env, depth - 1)
         forms = [f"{a} + {b}", f"({a}) * ({b})", f"({a} + {b}) // 2", f"({a}) - ({b})", f"max({a}, {b})",
                  f"min({a}, {b}, 16)", f"round(({a}) * 0.5)", f"int(({a}) / 2)", f"({a}) % 7 + 1",
                  f"-({a}) + 2 * ({b})", f"ceil(({a}) / 3)", f"floor(({a}) * 0.75)", f"make_divisible({a}, 4)",
                  f"make_divisible(({a}) * 1.5, 2, 1)"]  # fmt: skip
-        if draw(st.integers(0, 3)) == 0:
+        if integer(draw, 0, 3) == 0:
             forms.append(f"({a} if {self.bool_tree(env, depth - 1)} else {b})")
         floats = self.names_of(env, "float")
         if floats:
-            f = draw(st.sampled_from(floats))
+            f = pick(draw, floats)
             forms += [f"round(({a}) * {f})", f"ceil({f} * ({a}))", f"make_divisible(({a}) * {f}, 4)"]
-        return draw(st.sampled_from(forms))
+        return pick(draw, forms)
 
     def float_tree(self, env: Env, depth: int) -> str:
         draw = self.draw
         floats = self.names_of(env, "float")
-        if depth <= 0 or draw(st.integers(0, 2)) == 0:
-            if floats and draw(st.booleans()):
-                return draw(st.sampled_from(floats))
-            return literal(draw(st.sampled_from([0.1, 0.25, 0.5, 1.5, 2.0])))
+        if depth <= 0 or integer(draw, 0, 2) == 0:
+            if floats and coin(draw):
+                return pick(draw, floats)
+            return literal(pick(draw, [0.1, 0.25, 0.5, 1.5, 2.0]))
         a, b = self.float_tree(env, depth - 1), self.float_tree(env, depth - 1)
         i = self.int_tree(env, 0)
         forms = [f"({a}) * ({b})", f"{a} + {b}", f"({a}) / 2", f"-({a})", f"max({a}, 0.1)", f"min({a}, {b})",
                  f"({i}) / 4", f"({a}) - ({b}) * 0.5"]  # fmt: skip
-        if draw(st.integers(0, 3)) == 0:
+        if integer(draw, 0, 3) == 0:
             forms.append(f"({a} if {self.bool_tree(env, depth - 1)} else {b})")
-        return draw(st.sampled_from(forms))
+        return pick(draw, forms)
 
     def bool_tree(self, env: Env, depth: int) -> str:
         draw = self.draw
         bools = self.names_of(env, "bool")
         strs = self.names_of(env, "str") if self.strings else []
-        if depth <= 0 or draw(st.integers(0, 2)) == 0:
-            choice = draw(st.integers(0, 5))
+        if depth <= 0 or integer(draw, 0, 2) == 0:
+            choice = integer(draw, 0, 5)
             if bools and choice <= 1:
-                return draw(st.sampled_from(bools))
+                return pick(draw, bools)
             if strs and choice == 2:
-                word = draw(st.sampled_from(_PARAM_VALUES["str"]))
-                return f'{draw(st.sampled_from(strs))} {draw(st.sampled_from(["==", "!="]))} "{word}"'
+                word = pick(draw, _PARAM_VALUES["str"])
+                return f'{pick(draw, strs)} {pick(draw, ["==", "!="])} "{word}"'
             if choice == 3:
-                return draw(st.sampled_from(["true", "false"]))
-            op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+                return pick(draw, ["true", "false"])
+            op = pick(draw, ["==", "!=", "<", "<=", ">", ">="])
             return f"{self.int_tree(env, 1)} {op} {self.int_tree(env, 0)}"
         a, b = self.bool_tree(env, depth - 1), self.bool_tree(env, depth - 1)
-        return draw(st.sampled_from([f"not ({a})", f"({a}) and ({b})", f"({a}) or ({b})"]))
+        return pick(draw, [f"not ({a})", f"({a}) and ({b})", f"({a}) or ({b})"])
 
     def value_text(
         self,
@@ -1216,14 +1260,14 @@ class Gen:
                 return False
             return ok(normal)
 
-        way = draw(st.integers(0, 9))
+        way = integer(draw, 0, 9)
         if way < 2:
             names = [k for k in self.names_of(env, *km.types) if good(env[k])]
             if names:
-                return draw(st.sampled_from(names))
+                return pick(draw, names)
         if way < 4:
             for _ in range(2):
-                text = self.expr(env, draw(st.sampled_from(km.types)))
+                text = self.expr(env, pick(draw, km.types))
                 if text is None:
                     continue
                 try:
@@ -1236,19 +1280,19 @@ class Gen:
         if not self.strings:
             literals = [v for v in literals if not isinstance(v, str) or (bare and v in km.words)]
         if literals:
-            value = draw(st.sampled_from(literals))
-            if bare and isinstance(value, str) and value in km.words and (not self.strings or draw(st.booleans())):
+            value = pick(draw, literals)
+            if bare and isinstance(value, str) and value in km.words and (not self.strings or coin(draw)):
                 return value  # a bare word: `pad same`
             return literal(value)
         names = [k for k in self.names_of(env, *km.types) if good(env[k])]
         if names:
-            return draw(st.sampled_from(names))
+            return pick(draw, names)
         raise InvalidDrawError("no value fits")
 
     def int_text(self, env: Env, lo: int = 1, hi: int = MAX_CHANNELS, exact: int | None = None) -> str:
         """An integer expression in [lo, hi] (or equal to `exact`)."""
         want = (lambda n: n == exact) if exact is not None else (lambda n: lo <= n <= hi)
-        pool = (exact,) if exact is not None else (self.draw(st.integers(lo, hi)), self.draw(st.integers(lo, hi)))
+        pool = (exact,) if exact is not None else (integer(self.draw, lo, hi), integer(self.draw, lo, hi))
         return self.value_text(env, KINDS["a non-negative integer"], want, pool)
 
     def bool_text(self, env: Env, want: bool) -> str:
@@ -1270,15 +1314,15 @@ class Gen:
             return not preserve or out[1:] == shape[1:]
 
         keys: list[str] = []
-        if op.arrow and (op.options[op.arrow].default is None or draw(st.integers(0, 2)) == 0):
+        if op.arrow and (op.options[op.arrow].default is None or integer(draw, 0, 2) == 0):
             keys.append(op.arrow)
         for key in op.options:
             if key not in keys and values.get(key, MISSING) is MISSING:
                 keys.append(key)  # required, and no `defaults` rule gives it
-        if op.positional and op.positional not in keys and draw(st.integers(0, 3)) == 0:
+        if op.positional and op.positional not in keys and integer(draw, 0, 3) == 0:
             keys.append(op.positional)
         extra = [k for k, o in op.options.items() if o.valued and k not in keys]
-        for key in draw(st.permutations(extra))[: draw(st.integers(0, 2))]:
+        for key in draw(st.permutations(extra))[: integer(draw, 0, 2)]:
             keys.append(key)
         for key in TOGETHER.get(kw, ()):
             if any(k in keys for k in TOGETHER[kw]) and key not in keys:
@@ -1296,8 +1340,8 @@ class Gen:
             text = self.value_text(env, km, ok, hints, bare=op.options[key].valued)
             apply_option(values, kw, key, text, env)
             opts.append((key, text))
-        for _ in range(draw(st.integers(0, 2)) if op.flags else 0):
-            word = draw(st.sampled_from(sorted(op.flags)))
+        for _ in range(integer(draw, 0, 2) if op.flags else 0):
+            word = pick(draw, sorted(op.flags))
             trial = dict(values)
             apply_option(trial, kw, word, None, env)
             if fits(trial):
@@ -1308,7 +1352,7 @@ class Gen:
         positional = False
         if op.positional in keys:
             text = dict(opts)[op.positional]
-            if text is not None and _LITERAL.fullmatch(text) and draw(st.integers(0, 3)) > 0:
+            if text is not None and _LITERAL.fullmatch(text) and integer(draw, 0, 3) > 0:
                 positional = True
                 opts.sort(key=lambda kt: kt[0] != op.positional)  # the bare value comes first
         return Layer(kw, opts, positional, self.names.maybe("n", 6))
@@ -1360,10 +1404,10 @@ class Gen:
             self.layers += stmt.layers
             return stmt, new
         self.layers += 1
-        return layer(self.draw(st.sampled_from(_ACTS))), shape
+        return layer(pick(self.draw, _ACTS)), shape
 
     def _defaults(self, shape, env, depth, preserve):
-        return Defaults(self.draw_rules(self.draw(st.integers(1, 2)), neutral=True), self.draw(st.booleans()))
+        return Defaults(self.draw_rules(integer(self.draw, 1, 2), neutral=True), coin(self.draw))
 
     def draw_rules(self, n: int, neutral: bool) -> list[Rule]:
         """`defaults` rules from the vocabulary: flags and valued options with literal values.
@@ -1377,14 +1421,14 @@ class Gen:
             kw = self.weighted({k: WEIGHTS.get(k, 1.0) for k, op in OPS.items() if op.options})
             op = OPS[kw]
             entries: list[tuple[str, str | None]] = []
-            for _ in range(draw(st.integers(1, 3))):
+            for _ in range(integer(draw, 1, 3)):
                 keys = [k for k, o in op.options.items() if o.valued and option_model(kw, k) is not None]
                 safe = [k for k in keys if not neutral or _neutral(kw, k)]
                 flags = [f for f in sorted(op.flags) if not neutral or _neutral(kw, op.flags[f][0])]
-                if flags and (not safe or draw(st.booleans())):
-                    entries.append((draw(st.sampled_from(flags)), None))
+                if flags and (not safe or coin(draw)):
+                    entries.append((pick(draw, flags), None))
                 elif safe:
-                    key = draw(st.sampled_from(safe))
+                    key = pick(draw, safe)
                     km = option_model(kw, key)
                     hints = HINTS[kw, key]((8, 8, 8), {}) if (kw, key) in HINTS else ()
                     sane = SANE.get((kw, key), lambda n: True)
@@ -1397,21 +1441,21 @@ class Gen:
     def _concat(self, shape, env, depth, preserve):
         draw = self.draw
         flat = len(shape) == 1
-        mode = "flat" if flat else draw(st.sampled_from(["keep", "keep", "halve", "pooled"]))
+        mode = "flat" if flat else pick(draw, ["keep", "keep", "halve", "pooled"])
         if preserve and mode in ("halve", "pooled"):
             mode = "keep"
         branches: list[tuple[str | None, list[Stmt]]] = []
-        for _ in range(draw(st.integers(2, 3))):
+        for _ in range(integer(draw, 2, 3)):
             label = self.names.maybe("b", 5)
-            if mode in ("keep", "flat") and draw(st.integers(0, 5)) == 0:
+            if mode in ("keep", "flat") and integer(draw, 0, 5) == 0:
                 branches.append((label, []))
                 continue
-            body, out = self.body(shape, env, depth + 1, draw(st.integers(1, 2)), preserve=not flat)
+            body, out = self.body(shape, env, depth + 1, integer(draw, 1, 2), preserve=not flat)
             if mode == "halve":
-                body.insert(draw(st.integers(0, len(body))), self._halving())
+                body.insert(integer(draw, 0, len(body)), self._halving())
                 self.layers += 1
             elif mode == "pooled" and len(out) == 3:
-                body.append(layer(draw(st.sampled_from(["global_avgpool", "global_maxpool", "flatten"]))))
+                body.append(layer(pick(draw, ["global_avgpool", "global_maxpool", "flatten"])))
                 self.layers += 1
             branches.append((label, body))
         return Concat(branches, self.names.maybe("n"))
@@ -1419,8 +1463,8 @@ class Gen:
     def _halving(self) -> Stmt:
         """A statement giving ceil(n / 2) from n (whatever came before it kept the size)."""
         draw = self.draw
-        out = ("out", str(draw(st.integers(1, 12))))
-        choice = draw(st.integers(0, 3))
+        out = ("out", str(integer(draw, 1, 12)))
+        choice = integer(draw, 0, 3)
         if choice == 0:
             return layer("conv", ("kernel", "3x3"), out, ("stride", "2"), positional=True)
         if choice == 1:
@@ -1433,7 +1477,7 @@ class Gen:
         """Statements taking `src` to exactly `dst` (a residual's closing layer, a shortcut's projection)."""
         draw = self.draw
         if len(src) == 1 and len(dst) == 1:
-            flags = draw(st.sampled_from([(), (("linear", None),), (("bn", None),), (("nobias", None),)]))
+            flags = pick(draw, [(), (("linear", None),), (("bn", None),), (("nobias", None),)])
             return [layer("linear", ("out", self.int_text(env, exact=dst[0])), *flags)]
         if len(src) != 3 or len(dst) != 3:
             return None
@@ -1451,20 +1495,20 @@ class Gen:
                 continue
             stride = str(s[0]) if s[0] == s[1] else f"{s[0]}x{s[1]}"
             opts: list[tuple[str, str | None]] = [("kernel", f"{k}x{k}")]
-            if dst[0] == src[0] and draw(st.integers(0, 3)) == 0:
-                pool = draw(st.sampled_from(["maxpool", "avgpool"]))
+            if dst[0] == src[0] and integer(draw, 0, 3) == 0:
+                pool = pick(draw, ["maxpool", "avgpool"])
                 if p in ("same", "valid") or p <= k // 2:
                     return [layer(pool, *opts, ("stride", stride), ("pad", str(p)), positional=True)]
-            flags = draw(st.sampled_from([(), (("linear", None),), (("nobias", None), ("bn", None))]))
+            flags = pick(draw, [(), (("linear", None),), (("nobias", None), ("bn", None))])
             out = ("out", self.int_text(env, exact=dst[0]))
             return [layer("conv", *opts, out, ("stride", stride), ("pad", str(p)), *flags, positional=True)]
         return None
 
     def _residual(self, shape, env, depth, preserve):
         draw = self.draw
-        free = not preserve and len(shape) == 3 and draw(st.integers(0, 2)) == 0
+        free = not preserve and len(shape) == 3 and integer(draw, 0, 2) == 0
         inner = dict(env)
-        body, out = self.body(shape, inner, depth + 1, draw(st.integers(1, 3)), preserve=not free)
+        body, out = self.body(shape, inner, depth + 1, integer(draw, 1, 3), preserve=not free)
         if not free and out != shape:
             closer = self._to(out, shape, env)
             if closer is None:
@@ -1477,27 +1521,25 @@ class Gen:
             shortcut = self._to(shape, out, env)
             if shortcut is None:
                 return None
-            if draw(st.integers(0, 3)) == 0:
+            if integer(draw, 0, 3) == 0:
                 shortcut = [If([(self.bool_text(env, True), shortcut)])]
         else:
-            choice = draw(st.integers(0, 5))
+            choice = integer(draw, 0, 5)
             if choice == 0:
                 shortcut = []
             elif choice == 1:
                 shortcut = [If([(self.bool_text(env, False), self._to(shape, shape, env) or [])])]
             elif choice == 2:
                 shortcut = self._to(shape, shape, env)
-        if draw(st.integers(0, 4)) == 0:
+        if integer(draw, 0, 4) == 0:
             rate = self.value_text(env, KINDS["in [0, 1)"], hints=(0.1, 0.2))
-            body.append(
-                layer("droppath", ("rate", rate), positional=bool(_LITERAL.fullmatch(rate)) and draw(st.booleans()))
-            )
+            body.append(layer("droppath", ("rate", rate), positional=bool(_LITERAL.fullmatch(rate)) and coin(draw)))
         if not _has_work(body):
             return None  # an empty residual body is an error
         if shortcut is not None:
-            body.insert(draw(st.integers(0, len(body))), Shortcut(shortcut))
+            body.insert(integer(draw, 0, len(body)), Shortcut(shortcut))
         scale = None
-        if draw(st.integers(0, 2)) == 0:
+        if integer(draw, 0, 2) == 0:
             km = KindModel(("int", "float"), _number, (0.17, 0.5, 1, -0.5, 0.1))
             scale = self.value_text(env, km)
         return Residual(scale, body, self.names.maybe("n"))
@@ -1505,30 +1547,30 @@ class Gen:
     def _gate(self, shape, env, depth, preserve):
         draw = self.draw
         body: list[Stmt] = []
-        if len(shape) == 3 and draw(st.booleans()):  # squeeze-excitation
-            body.append(layer(draw(st.sampled_from(["global_avgpool", "global_maxpool"])), ("keepdims", None)))
+        if len(shape) == 3 and coin(draw):  # squeeze-excitation
+            body.append(layer(pick(draw, ["global_avgpool", "global_maxpool"]), ("keepdims", None)))
             squeeze = ("out", self.int_text(env, 1, 8))
-            body.append(layer("conv", ("kernel", "1x1"), squeeze, (draw(st.sampled_from(["relu", "silu"])), None),
+            body.append(layer("conv", ("kernel", "1x1"), squeeze, (pick(draw, ["relu", "silu"]), None),
                               positional=True))  # fmt: skip
             out: Shape = (evaluate(squeeze[1], env), 1, 1)  # type: ignore[assignment]
         else:
-            body, out = self.body(shape, env, depth + 1, draw(st.integers(1, 2)), preserve=draw(st.booleans()))
+            body, out = self.body(shape, env, depth + 1, integer(draw, 1, 2), preserve=coin(draw))
             if len(out) != len(shape):
                 return None
         if len(shape) == 3 and any(o not in (i, 1) for o, i in zip(out[1:], shape[1:], strict=True)):
             body.append(layer("global_avgpool", ("keepdims", None)))
             out = (out[0], 1, 1)
-        if out[0] not in (shape[0], 1) or draw(st.integers(0, 3)) == 0:
-            want = shape[0] if draw(st.integers(0, 3)) else 1
-            squash = draw(st.sampled_from(["sigmoid", "hardsigmoid", "tanh", "linear"]))
+        if out[0] not in (shape[0], 1) or integer(draw, 0, 3) == 0:
+            want = shape[0] if integer(draw, 0, 3) else 1
+            squash = pick(draw, ["sigmoid", "hardsigmoid", "tanh", "linear"])
             if len(shape) == 3:
                 body.append(layer("conv", ("kernel", "1x1"), ("out", self.int_text(env, exact=want)), (squash, None),
                                   positional=True))  # fmt: skip
             else:
                 body.append(layer("linear", ("out", self.int_text(env, exact=want)), (squash, None)))
             self.layers += 1
-        elif draw(st.booleans()):
-            body.append(layer(draw(st.sampled_from(["sigmoid", "hardsigmoid"]))))
+        elif coin(draw):
+            body.append(layer(pick(draw, ["sigmoid", "hardsigmoid"])))
         if not _has_work(body):
             return None  # an empty gate body is an error
         return Gate(body, self.names.maybe("n"))
@@ -1537,15 +1579,15 @@ class Gen:
         draw = self.draw
         count = self.value_text(env, KINDS["a non-negative integer"], lambda n: n <= 3, (1, 2, 2, 3, 0))
         index = None
-        if draw(st.integers(0, 2)) > 0:
+        if integer(draw, 0, 2) > 0:
             shadow = [k for k in env if k.isidentifier() and k != "in.channels"]
-            index = draw(st.sampled_from(shadow)) if shadow and draw(st.integers(0, 5)) == 0 else self.names.fresh("i")
+            index = pick(draw, shadow) if shadow and integer(draw, 0, 5) == 0 else self.names.fresh("i")
         inner = {**env, index: 0} if index else dict(env)
-        if self.blocks and draw(st.booleans()):
+        if self.blocks and coin(draw):
             call = self._call(shape, inner, depth + 1, preserve, reuse_only=True)
             if call is not None:
                 return Repeat(count, [call], index, self.names.maybe("n"))
-        body, _ = self.body(shape, inner, depth + 1, draw(st.integers(1, 2)), preserve=preserve)
+        body, _ = self.body(shape, inner, depth + 1, integer(draw, 1, 2), preserve=preserve)
         if not _has_work(body):
             return None  # an empty repeat body is an error
         return Repeat(count, body, index, self.names.maybe("n"))
@@ -1553,13 +1595,13 @@ class Gen:
     def _if(self, shape, env, depth, preserve):
         draw = self.draw
         arms = []
-        for _ in range(draw(st.integers(1, 2))):
-            cond = self.bool_text(env, draw(st.booleans())) if draw(st.booleans()) else self.bool_tree(env, 2)
-            body, _ = self.body(shape, env, depth + 1, draw(st.integers(0, 2)), preserve=preserve)
+        for _ in range(integer(draw, 1, 2)):
+            cond = self.bool_text(env, coin(draw)) if coin(draw) else self.bool_tree(env, 2)
+            body, _ = self.body(shape, env, depth + 1, integer(draw, 0, 2), preserve=preserve)
             arms.append((cond, body))
         orelse = None
-        if draw(st.booleans()):
-            orelse, _ = self.body(shape, env, depth + 1, draw(st.integers(0, 2)), preserve=preserve)
+        if coin(draw):
+            orelse, _ = self.body(shape, env, depth + 1, integer(draw, 0, 2), preserve=preserve)
         return If(arms, orelse)
 
     # blocks -----------------------------------------------------------------------
@@ -1567,9 +1609,9 @@ class Gen:
         draw = self.draw
         typ = self.weighted(types)
         if typ == "int":
-            value: Value = draw(st.integers(1, MAX_CHANNELS)) if draw(st.integers(0, 3)) else draw(st.integers(0, 3))
+            value: Value = integer(draw, 1, MAX_CHANNELS) if integer(draw, 0, 3) else integer(draw, 0, 3)
         else:
-            value = draw(st.sampled_from(_PARAM_VALUES[typ]))
+            value = pick(draw, _PARAM_VALUES[typ])
         return Param(self.names.fresh(prefix), typ, value, None)
 
     def param_types(self) -> dict[str, float]:
@@ -1580,8 +1622,8 @@ class Gen:
 
     def _call(self, shape, env, depth, preserve, reuse_only=False):
         draw = self.draw
-        if self.blocks and (reuse_only or draw(st.booleans())):
-            name = draw(st.sampled_from(self.order))
+        if self.blocks and (reuse_only or coin(draw)):
+            name = pick(draw, self.order)
             block = self.blocks[name]
             args = self.args(block, env)
             out = self.run_block(name, [(k, evaluate(v, env)) for k, v in args], shape)
@@ -1591,13 +1633,13 @@ class Gen:
         if reuse_only:
             return None
         name = self.names.fresh("blk")
-        params = [self.draw_param("p", self.param_types()) for _ in range(draw(st.integers(0, 4)))]
+        params = [self.draw_param("p", self.param_types()) for _ in range(integer(draw, 0, 4))]
         for i, param in enumerate(params):  # as in Python, the parameters with a default come last
-            if draw(st.integers(0, 2)) == 0 or any(p.default is not None for p in params[:i]):
+            if integer(draw, 0, 2) == 0 or any(p.default is not None for p in params[:i]):
                 param.default = literal(param.value)
         inner = self.scope_env({**{p.name: p.value for p in params}, "in.channels": shape[0]})
         saved = self.layers
-        body, _ = self.body(shape, inner, depth + 1, draw(st.integers(1, 4)), preserve=preserve)
+        body, _ = self.body(shape, inner, depth + 1, integer(draw, 1, 4), preserve=preserve)
         if not body:
             return None
         block = Block(name, params, body)
@@ -1620,7 +1662,7 @@ class Gen:
         args: list[tuple[str | None, str]] = []
         named = False
         for param in block.params:
-            if param.default is not None and draw(st.booleans()):
+            if param.default is not None and coin(draw):
                 named = True  # left to the default (at the first use, the value drawn): the later ones by name
                 continue
             km = _PARAM_KINDS[param.type]
@@ -1630,9 +1672,9 @@ class Gen:
             else:
                 hints = (*_PARAM_VALUES.get(param.type, ()), param.value)
                 text = self.value_text(env, km, lambda v, t=param.type: typeof(v) == t, hints)
-            named = named or draw(st.integers(0, 2)) == 0
+            named = named or integer(draw, 0, 2) == 0
             args.append((param.name if named else None, text))
-        if named and len(args) > 1 and draw(st.booleans()):
+        if named and len(args) > 1 and coin(draw):
             keyed = [a for a in args if a[0] is not None]
             args = [a for a in args if a[0] is None] + draw(st.permutations(keyed))
         return args
@@ -1670,13 +1712,13 @@ def _new_value(gen: Gen, param: Param) -> Value:
     if param.name == "input":
         c, h, w = param.value  # type: ignore[misc]
         return (
-            draw(st.sampled_from([c, c, 1, 3])),
-            draw(st.integers(max(4, h - 2), h + 4)),
-            draw(st.integers(max(4, w - 2), w + 4)),
+            pick(draw, [c, c, 1, 3]),
+            integer(draw, max(4, h - 2), h + 4),
+            integer(draw, max(4, w - 2), w + 4),
         )
     if param.type == "int":
-        return draw(st.integers(max(0, param.value - 3), param.value + 4))  # type: ignore[operator]
-    return draw(st.sampled_from(_PARAM_VALUES[param.type]))
+        return integer(draw, max(0, param.value - 3), param.value + 4)  # type: ignore[operator]
+    return pick(draw, _PARAM_VALUES[param.type])
 
 
 def model_env(params: list[Param], variant: dict[str, str] | None, sets: dict[str, str]) -> Env:
@@ -1732,20 +1774,20 @@ def _head(gen: Gen, shape: Shape, env: Env) -> list[Stmt]:
     draw = gen.draw
     body: list[Stmt] = []
     if len(shape) == 3:
-        choice = draw(st.integers(0, 3))
+        choice = integer(draw, 0, 3)
         if choice == 0 and math.prod(shape) <= 512:
             body.append(layer("flatten"))
         elif choice == 1:
-            body += [layer(draw(st.sampled_from(["global_avgpool", "global_maxpool"])), ("keepdims", None)),
+            body += [layer(pick(draw, ["global_avgpool", "global_maxpool"]), ("keepdims", None)),
                      layer("flatten")]  # fmt: skip
         else:
-            body.append(layer(draw(st.sampled_from(["global_avgpool", "global_maxpool"]))))
+            body.append(layer(pick(draw, ["global_avgpool", "global_maxpool"])))
     flat = run_body(body, shape, env, gen)
-    more, flat = gen.body(flat, env, 1, draw(st.integers(0, 2)))
+    more, flat = gen.body(flat, env, 1, integer(draw, 0, 2))
     body += more
-    if len(flat) == 1 and draw(st.integers(0, 5)):
-        flags = draw(st.sampled_from([(), (), (("bias", None),), (("linear", None),), (("init", "glorot_uniform"),)]))
-        body.append(layer("linear", ("out", "classes" if draw(st.integers(0, 3)) else gen.int_text(env)), *flags))
+    if len(flat) == 1 and integer(draw, 0, 5):
+        flags = pick(draw, [(), (), (("bias", None),), (("linear", None),), (("init", "glorot_uniform"),)])
+        body.append(layer("linear", ("out", "classes" if integer(draw, 0, 3) else gen.int_text(env)), *flags))
     return body
 
 
@@ -1772,22 +1814,22 @@ def valid_specs(
             then gives with `--set` (`inceptgen.load(gen.text)` alone refuses such a spec).
     """
     gen = Gen(draw, hostile, max_layers, max_depth, strings)
-    c, h = draw(st.integers(1, 4)), draw(st.integers(4, 14))
-    w = draw(st.sampled_from([h, draw(st.integers(4, 14))]))
-    classes = draw(st.integers(2, 12))
+    c, h = integer(draw, 1, 4), integer(draw, 4, 14)
+    w = pick(draw, [h, integer(draw, 4, 14)])
+    classes = integer(draw, 2, 12)
     params = [Param("classes", "int", classes, str(classes)), Param("input", "size", (c, h, w), literal((c, h, w)))]
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(integer(draw, 0, 3)):
         param = gen.draw_param("m", gen.param_types())
         param.default = literal(param.value)
         params.append(param)
     sets: dict[str, str] = {}
-    if required and draw(st.integers(0, 3)) == 0:
+    if required and integer(draw, 0, 3) == 0:
         param = gen.draw_param("m", {"int": 3, "float": 1, "bool": 1})
         params.append(param)
         sets[param.name] = literal(param.value)
     params = list(draw(st.permutations(params)))
     env = {p.name: p.value for p in params}
-    for _ in range(draw(st.integers(0, 2))):  # defaults computed from the parameters before them
+    for _ in range(integer(draw, 0, 2)):  # defaults computed from the parameters before them
         typ = gen.weighted({"int": 3.0, "float": 1.0, "bool": 1.0})
         text = gen.expr(env, typ)
         try:
@@ -1798,27 +1840,27 @@ def valid_specs(
             param = Param(gen.names.fresh("m"), typ, value, text, computed=True)  # type: ignore[arg-type]
             params.append(param)
             env[param.name] = value
-    n_rules = draw(st.integers(0, 3))
-    gen.file_rules = tuple(gen.draw_rules(n_rules, neutral=draw(st.integers(0, 2)) > 0))
+    n_rules = integer(draw, 0, 3)
+    gen.file_rules = tuple(gen.draw_rules(n_rules, neutral=integer(draw, 0, 2) > 0))
     # the network, drawn for the default values
     shape: Shape = (c, h, w)
     scope = gen.scope_env(env)
     stages: list[tuple[str, list[Stmt]]] = []
     stage_out: dict[str, Shape] = {}
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(integer(draw, 1, 3)):
         if gen.layers >= max_layers and stages:
             break
-        body, shape = gen.body(shape, scope, 0, draw(st.integers(1, 5)))
+        body, shape = gen.body(shape, scope, 0, integer(draw, 1, 5))
         if not body:
             body = [layer("identity")]
         name = gen.names.fresh("s")
         stages.append((name, body))
         stage_out[name] = shape
-    head = _head(gen, shape, scope) if draw(st.integers(0, 4)) > 0 else []
+    head = _head(gen, shape, scope) if integer(draw, 0, 4) > 0 else []
     auxes: list[tuple[str, str, str | None, list[Stmt]]] = []
-    if aux and len(stages) > 1 and draw(st.integers(0, 2)) == 0:
-        after = draw(st.sampled_from([s for s, _ in stages]))
-        weight = draw(st.sampled_from([None, "0.3", "0.5", "0.1 * 2"]))
+    if aux and len(stages) > 1 and integer(draw, 0, 2) == 0:
+        after = pick(draw, [s for s, _ in stages])
+        weight = pick(draw, [None, "0.3", "0.5", "0.1 * 2"])
         auxes.append((gen.names.fresh("aux"), after, weight, _head(gen, stage_out[after], scope)))
     model = Model(params, stages, head, auxes)
     base = model_env(params, None, sets)
@@ -1828,11 +1870,11 @@ def valid_specs(
         reject()
     # variants and --set values, each run on the network before it is kept
     variants: list[tuple[str, dict[str, str]]] = []
-    for _ in range(draw(st.integers(0, 2))):
+    for _ in range(integer(draw, 0, 2)):
         values: dict[str, str] = {}
-        for param in draw(st.permutations(params))[: draw(st.integers(1, 2))]:
+        for param in draw(st.permutations(params))[: integer(draw, 1, 2)]:
             earlier = {p.name: p.value for p in params[: params.index(param)]}
-            text = gen.expr(earlier, param.type) if param.name != "input" and draw(st.integers(0, 3)) == 0 else None
+            text = gen.expr(earlier, param.type) if param.name != "input" and integer(draw, 0, 3) == 0 else None
             values[param.name] = text or literal(_new_value(gen, param))
         try:
             config = Config(gen.names.fresh("v"), sets, *model.run(gen, model_env(params, values, sets)))
@@ -1840,10 +1882,10 @@ def valid_specs(
             continue
         variants.append((config.variant, values))  # type: ignore[arg-type]
         configs.append(config)
-    for _ in range(draw(st.integers(0, 2))):
-        chosen = draw(st.sampled_from([None, *(v for v, _ in variants)]))
+    for _ in range(integer(draw, 0, 2)):
+        chosen = pick(draw, [None, *(v for v, _ in variants)])
         extra = dict(sets)
-        for param in draw(st.permutations(params))[: draw(st.integers(1, 2))]:
+        for param in draw(st.permutations(params))[: integer(draw, 1, 2)]:
             extra[param.name] = literal(_new_value(gen, param))
         try:
             variant = dict(variants)[chosen] if chosen else None
@@ -1866,7 +1908,7 @@ def _render(gen: Gen, model: Model, variants: list[tuple[str, dict[str, str]]]) 
     draw = gen.draw
     params = [p.name if p.default is None else f"{p.name} = {p.default}" for p in model.params]
     name = gen.names.fresh("net")
-    if draw(st.integers(0, 3)) == 0:
+    if integer(draw, 0, 3) == 0:
         head = f"model {name}(\n" + "".join(f"  {p},\n" for p in params) + ")"
     else:
         head = f"model {name}({', '.join(params)})"
@@ -1875,7 +1917,7 @@ def _render(gen: Gen, model: Model, variants: list[tuple[str, dict[str, str]]]) 
     if model.head:
         ordered.append(_block_lines("head {", model.head, "  ", ""))
     rules = list(gen.file_rules)
-    cut = draw(st.integers(0, len(rules)))
+    cut = integer(draw, 0, len(rules))
     defaults = [part for part in (rules[:cut], rules[cut:]) if part]
     rule_items = [[_defaults_item(gen, part)] for part in defaults]  # in this order
     free: list[list[str]] = [
@@ -1885,7 +1927,7 @@ def _render(gen: Gen, model: Model, variants: list[tuple[str, dict[str, str]]]) 
     for aux_name, after, weight, body in model.auxes:
         w_text = f" weight {weight}" if weight else ""
         free.append(_block_lines(f"aux {aux_name} after {after}{w_text} {{", body, "  ", ""))
-    if draw(st.integers(0, 3)) == 0:  # any order, the stages (then the head) and the defaults keeping theirs
+    if integer(draw, 0, 3) == 0:  # any order, the stages (then the head) and the defaults keeping theirs
         items = [("o", i) for i in range(len(ordered))] + [("d", i) for i in range(len(rule_items))]
         items += [("f", i) for i in range(len(free))]
         items = list(draw(st.permutations(items)))
@@ -1907,13 +1949,13 @@ def _render(gen: Gen, model: Model, variants: list[tuple[str, dict[str, str]]]) 
                 free[-1],
             ]
     text = "\n\n".join("\n".join(chunk) for chunk in chunks) + "\n"
-    if draw(st.integers(0, 9)) == 0:
+    if integer(draw, 0, 9) == 0:
         text = "# a generated spec\n" + text.replace("\n\n", "\n  # comment\n")
     return text
 
 
 def _defaults_item(gen: Gen, rules: list[Rule]) -> str:
-    comma = gen.draw(st.booleans())
+    comma = coin(gen.draw)
     return "defaults {\n" + "".join(f"  {render_rule(r, comma)}\n" for r in rules) + "}"
 
 
@@ -1983,33 +2025,33 @@ def mutations(draw, text: str, spans: list[tuple[int, int]] | None = None) -> tu
     data = text.encode()
     spans = spans if spans is not None else tokens(text)
     done: list[str] = []
-    for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["delete", "duplicate", "swap", "replace", "bytes", "truncate", "bytes", "delete"]))
+    for _ in range(integer(draw, 1, 3)):
+        kind = pick(draw, ["delete", "duplicate", "swap", "replace", "bytes", "truncate", "bytes", "delete"])
         current = data.decode("utf-8", errors="surrogateescape")
         spans = tokens(current) if done else spans
         if not spans:
             kind = "bytes"
         if kind in ("delete", "duplicate", "replace", "swap"):
-            i = draw(st.integers(0, len(spans) - 1))
+            i = integer(draw, 0, len(spans) - 1)
             a, b = spans[i]
             piece = current[a:b]
             if kind == "delete":
                 current = current[:a] + current[b:]
             elif kind == "duplicate":
-                sep = draw(st.sampled_from([" ", "", "\n", ";"]))
+                sep = pick(draw, [" ", "", "\n", ";"])
                 current = current[:b] + sep + piece + current[b:]
             elif kind == "replace":
-                c, d = spans[draw(st.integers(0, len(spans) - 1))]
+                c, d = spans[integer(draw, 0, len(spans) - 1)]
                 current = current[:a] + current[c:d] + current[b:]
             else:
-                j = draw(st.integers(0, len(spans) - 1))
+                j = integer(draw, 0, len(spans) - 1)
                 (a, b), (c, d) = sorted([spans[i], spans[j]])
                 if b <= c:
                     current = current[:a] + current[c:d] + current[b:c] + current[a:b] + current[d:]
             data = current.encode("utf-8", errors="surrogateescape")
             done.append(f"{kind} {piece!r}")
         elif kind == "bytes":
-            at = draw(st.integers(0, len(data)))
+            at = integer(draw, 0, len(data))
             junk = draw(
                 st.one_of(
                     st.binary(min_size=1, max_size=4),
@@ -2044,7 +2086,7 @@ def mutations(draw, text: str, spans: list[tuple[int, int]] | None = None) -> tu
             data = data[:at] + junk + data[at:]
             done.append(f"insert {junk!r} at {at}")
         else:
-            at = draw(st.integers(0, len(data)))
+            at = integer(draw, 0, len(data))
             data = data[:at]
             done.append(f"truncate at {at}")
     return "; ".join(done), data
