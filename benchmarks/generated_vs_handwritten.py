@@ -21,11 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT))
 
-from _common import median_time, print_table, repeats  # noqa: E402
+from _common import median_time, print_table, repeats, smoke  # noqa: E402
 
 import inceptgen  # noqa: E402
 
-BATCH = 32
+#: the batch of the figures; the CI smoke run, which shows that the script runs, takes 4
+BATCH = 4 if smoke() else 32
 
 
 def _copy_by_position(source_tensors, target_model) -> None:
@@ -122,9 +123,9 @@ def keras_rows(n: int) -> list[list[object]]:
 
 def main() -> None:
     n = repeats(15)
-    header = ["model", "ms / batch of 32 (median)", "speed vs seed", "max abs diff vs seed"]
-    print_table("PyTorch: googlenet_d2l, eval forward, batch 32, CPU", header, torch_rows(n))
-    print_table("Keras: inception_v3_cifar, inference, batch 32, CPU", header, keras_rows(n))
+    header = ["model", f"ms / batch of {BATCH} (median)", "speed vs seed", "max abs diff vs seed"]
+    print_table(f"PyTorch: googlenet_d2l, eval forward, batch {BATCH}, CPU", header, torch_rows(n))
+    print_table(f"Keras: inception_v3_cifar, inference, batch {BATCH}, CPU", header, keras_rows(n))
 
 
 if __name__ == "__main__":
