@@ -118,6 +118,7 @@ def load_generated(gen: GenSpec) -> inceptgen.Spec:
     return spec
 
 
+@pytest.mark.slow
 @shards
 @fuzz_settings(600 // SHARDS, 1.0 / SHARDS, deadline=None)
 @given(gen=valid_specs())
@@ -138,6 +139,7 @@ def _conv_counts(node) -> tuple[int, int]:
     return weights + (cout if v["bias"] else 0) + (2 * cout if v["bn"] else 0), h * w * weights
 
 
+@pytest.mark.slow
 @shards
 @fuzz_settings(150 // SHARDS, 0.25 / SHARDS, deadline=None)
 @given(gen=valid_specs())

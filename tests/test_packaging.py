@@ -14,6 +14,8 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
+
 import inceptgen
 from inceptgen.emit.render import HEADER_MARK
 
@@ -43,6 +45,7 @@ def build_wheel(out: Path) -> Path:
     return built
 
 
+@pytest.mark.slow
 def test_wheel_carries_resources_and_works_installed(tmp_path: Path) -> None:
     """One wheel build (a few seconds) serves both checks, so parallel workers never build it twice."""
     wheel = build_wheel(tmp_path / "dist")

@@ -66,6 +66,7 @@ FLAGSHIP = "inception_v3"
 CHUNKS = 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_every_spec_agrees_on_every_keras_backend(backend: str, chunk: int) -> None:

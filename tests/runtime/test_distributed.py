@@ -138,6 +138,7 @@ def _rank_pid(rank: int, marker: str) -> int | None:
     return None
 
 
+@pytest.mark.slow
 def test_a_killed_rank_stops_the_run_with_a_clear_message_and_it_resumes(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = train_args(spec_file(tmp_path), "torch", **(BIGGER | {"epochs": 4}), out=out)

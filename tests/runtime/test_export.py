@@ -129,6 +129,7 @@ def test_onnx_static_batch_and_opset(tmp_path: Path) -> None:
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
 
 
+@pytest.mark.slow
 def test_onnx_from_a_keras_checkpoint(tmp_path: Path) -> None:
     """Keras weights are converted by layer name; the ONNX file then matches the PyTorch build of them."""
     import onnxruntime as ort
@@ -167,6 +168,7 @@ def test_torch_export_reloads_with_a_dynamic_batch(tmp_path: Path, name: str, op
     assert compare("main", torch_out(reference, x), got).max_rel <= TOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "custom"), [("mobilenet_v2", ()), ("googlenet", ("LocalResponseNorm", "Pad2D"))])
 def test_keras_file_from_a_torch_checkpoint_loads_in_safe_mode_in_a_new_process(
     tmp_path: Path, name: str, custom: tuple[str, ...]

@@ -640,6 +640,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path: Path, spec: Any) 
 ACCEPTANCE = {"epochs": 3, "batch_size": 64, "lr": 0.1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", TARGETS)
 def test_cifar_mini_reaches_40_percent(target: str, tmp_path: Path, record_property) -> None:
     spec = inceptgen.load("@cifar_mini")
