@@ -12,6 +12,7 @@ with one line and leaves the output alone.
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -289,12 +290,29 @@ def test_bad_input_exits_2_in_one_line(tmp_path: Path, checkpoints, args: list[s
 
 @pytest.mark.parametrize("module", ["onnx", "onnxruntime", "onnxscript"])
 def test_missing_export_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    # The others imported first, as in a process that has them: onnxscript itself imports onnx,
+    # so which are named otherwise depends on what this worker's earlier tests imported.
+    for other in ("onnx", "onnxruntime", "onnxscript"):
+        importlib.import_module(other)
     monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError
     result = invoke("export", "@cifar_mini", "--format", "onnx", "-o", tmp_path / "m.onnx")
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line == f"error: --format onnx needs {module}, which is not installed: pip install 'inceptgen[export]'"
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_missing_onnx_names_what_cannot_import_without_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process without onnx cannot import onnxscript either (it imports onnx).
+    for name in [m for m in sys.modules if m == "onnx" or m.startswith(("onnx.", "onnxscript"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    result = invoke("export", "@cifar_mini", "--format", "onnx", "-o", tmp_path / "m.onnx")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        "error: --format onnx needs onnx, onnxscript, which are not installed: pip install 'inceptgen[export]'"
+    )
 
 
 def test_mismatch_exits_1_and_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -61,9 +61,10 @@ def _require(modules: tuple[str, ...], extra: str, fmt: str) -> None:
             importlib.import_module(name)
         except ImportError:
             missing.append(name)
-    if missing:
+    if missing:  # onnxscript fails to import without onnx: both are named then
+        which = "which is" if len(missing) == 1 else "which are"
         raise ExportError(
-            f"--format {fmt} needs {', '.join(missing)}, which is not installed: pip install 'inceptgen[{extra}]'"
+            f"--format {fmt} needs {', '.join(missing)}, {which} not installed: pip install 'inceptgen[{extra}]'"
         )
 
 
